@@ -1,0 +1,22 @@
+//! `mario-shared`: what the trainer and the browser app must agree on.
+//!
+//! - [`weights`]: the compact safetensors weights file (writer and validating reader).
+//! - [`scorer`]: the reference MARIO scorer (paper Eq. 5–7) and explanations; the one
+//!   home of the attention math outside burn.
+//! - [`metrics`]: full-ranking top-K selection and Recall / Precision / NDCG.
+//! - [`catalogue`]: item display metadata.
+//!
+//! Compiles natively and for `wasm32-unknown-unknown`.
+
+pub mod catalogue;
+
+pub use catalogue::{ItemInfo, PictureDescriptor};
+pub mod metrics;
+pub mod scorer;
+pub mod weights;
+
+pub use metrics::{MetricsAccumulator, MetricsReport, top_k_excluding};
+pub use scorer::{Explanation, Recommendation, Scorer, modality_attention};
+pub use weights::{
+    FusionKind, ModelWeights, SizeBreakdown, StorageDtype, WeightsError, WeightsMeta,
+};
