@@ -1,0 +1,187 @@
+//! Training configuration: every hyperparameter of MARIO, with the paper's defaults
+//! (§5.1: d = 64, k = 10, λ = 0.9, μ = 1, batch 1024, lr 5e-4, reg 1e-5).
+//!
+//! Precedence: built-in defaults < `--config FILE.toml` < explicit command-line flags.
+//!
+//! # Loss normalisation (so that μ = 1 is a sensible default)
+//! - BPR (Eq. 9) is the *mean* of `−ln σ(r̂ᵤᵢ − r̂ᵤⱼ)` over the batch's triples.
+//! - MP (Eq. 10) is, per side modality, the *mean* absolute error over the batch's
+//!   positive and negative items and all `dₘ` feature dimensions; the modalities are
+//!   summed, as in Eq. 10. Both terms are then O(1) for unit-scale features.
+//! - L2 (Eq. 11's regulariser) is `reg · (‖u‖² + ‖iₚ‖² + ‖iₙ‖²) / (2B)` on the batch's
+//!   ego (layer-0) embeddings, as LightGCN does.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::ValueEnum;
+use mario_shared::FusionKind;
+use serde::{Deserialize, Serialize};
+
+/// The collaborative-filtering backbone that yields user embeddings and the
+/// interaction modality of items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CfBackbone {
+    #[default]
+    Lightgcn,
+    Bprmf,
+    Ngcf,
+}
+
+impl std::fmt::Display for CfBackbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CfBackbone::Lightgcn => "lightgcn",
+            CfBackbone::Bprmf => "bprmf",
+            CfBackbone::Ngcf => "ngcf",
+        })
+    }
+}
+
+/// Which modality embedding the decoders (Eq. 8) reconstruct features from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DecodeTarget {
+    /// The final modality embedding after the item-graph GCN (what attention sees).
+    #[default]
+    Final,
+    /// The compressed embedding of Eq. 1, before the GCN.
+    Compressed,
+}
+
+/// Where side-modality information enters. `late` is MARIO; `early` is the
+/// early-fusion variant used by the modality-preservation experiment (Table 6):
+/// the side-modality embeddings are added to the CF item embedding before
+/// propagation and scoring uses that single fused embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionStage {
+    #[default]
+    Late,
+    Early,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Embedding size d.
+    pub dim: usize,
+    /// Neighbours per item in each kNN graph (k).
+    pub knn_k: usize,
+    /// Weight λ of the raw-feature graph in Gᵐ = λAᵐ + (1 − λ)Āᵐ.
+    pub lambda: f32,
+    /// Weight μ of the modality-preservation loss (0 disables the decoders).
+    pub mu: f32,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// L2 regularisation weight.
+    pub reg: f64,
+    /// Adam ε (burn's default is 1e-5; PyTorch's, which the paper used, is 1e-8).
+    pub adam_eps: f64,
+    /// GCN layers L over the item-item graphs.
+    pub item_layers: usize,
+    pub cf: CfBackbone,
+    /// Propagation layers of LightGCN / NGCF over the user-item graph.
+    pub cf_layers: usize,
+    pub fusion: FusionKind,
+    pub fusion_stage: FusionStage,
+    /// Modalities to use (side modality names and/or `interaction`); empty = all.
+    pub modalities: Vec<String>,
+    pub decode: DecodeTarget,
+    /// Rebuild the neighbour sets of the learnt graphs Āᵐ every this many epochs
+    /// (their edge weights are recomputed, differentiably, at every step).
+    pub knn_refresh_epochs: usize,
+    pub epochs: usize,
+    /// Evaluate on the validation split every this many epochs.
+    pub eval_every: usize,
+    /// Stop after this many evaluations without a better validation Recall@20.
+    pub patience: usize,
+    /// Cut-offs reported by the evaluator.
+    pub ks: Vec<usize>,
+    /// Users per scoring batch in full-ranking evaluation.
+    pub eval_batch: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            dim: 64,
+            knn_k: 10,
+            lambda: 0.9,
+            mu: 1.0,
+            batch_size: 1024,
+            lr: 5e-4,
+            reg: 1e-5,
+            adam_eps: 1e-8,
+            item_layers: 1,
+            cf: CfBackbone::Lightgcn,
+            cf_layers: 2,
+            fusion: FusionKind::Attention,
+            fusion_stage: FusionStage::Late,
+            modalities: Vec::new(),
+            decode: DecodeTarget::Final,
+            knn_refresh_epochs: 1,
+            epochs: 200,
+            eval_every: 1,
+            patience: 10,
+            ks: vec![10, 20],
+            eval_batch: 1024,
+            seed: 2022,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file of (a subset of) the fields above.
+    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| {
+            format!(
+                "invalid config file {}: fields are those printed by `mario train --print-config`",
+                path.display()
+            )
+        })
+    }
+
+    /// Rejects values that cannot train.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let fail = |msg: String| -> anyhow::Result<()> { bail!("invalid configuration: {msg}") };
+        if self.dim == 0 {
+            return fail("--dim must be at least 1".into());
+        }
+        if self.knn_k == 0 {
+            return fail("--knn-k must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.lambda) {
+            return fail(format!("--lambda must lie in [0, 1], got {}", self.lambda));
+        }
+        if !(self.mu >= 0.0 && self.mu.is_finite()) {
+            return fail(format!("--mu must be ≥ 0, got {}", self.mu));
+        }
+        if self.batch_size == 0 || self.eval_batch == 0 {
+            return fail("--batch-size and --eval-batch must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return fail(format!("--lr must be > 0, got {}", self.lr));
+        }
+        if !(self.reg >= 0.0 && self.reg.is_finite()) {
+            return fail(format!("--reg must be ≥ 0, got {}", self.reg));
+        }
+        if self.eval_every == 0 || self.knn_refresh_epochs == 0 {
+            return fail("--eval-every and --knn-refresh-epochs must be at least 1".into());
+        }
+        if self.ks.is_empty() || self.ks.contains(&0) {
+            return fail("--ks must list positive cut-offs, e.g. 10,20".into());
+        }
+        if !self.ks.contains(&20) {
+            return fail("--ks must include 20: model selection uses validation Recall@20".into());
+        }
+        if self.fusion != FusionKind::Attention && self.fusion_stage == FusionStage::Early {
+            return fail("--fusion-stage early fuses before scoring; use it with --fusion attention".into());
+        }
+        Ok(())
+    }
+}

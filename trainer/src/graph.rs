@@ -1,0 +1,177 @@
+//! Graphs: the top-k cosine item-item kNN graphs of Eq. 2 and the normalised
+//! user-item bipartite graph the CF backbones propagate over.
+//!
+//! burn has no sparse tensors, so a kNN graph is a pair of dense tensors,
+//! neighbour ids `[I·k]` (Int) and edge weights `[I, k]`; aggregating it is a `select`
+//! of neighbour rows into `[I, k, d]`, a weighting and a sum (O(I·k·d), differentiable).
+//! The bipartite graph is an edge list propagated with a segment sum
+//! (`select_assign(…, IndexingUpdateOp::Add)`).
+//!
+//! kNN graphs are built blockwise (a block of rows against all items, then `topk`),
+//! so no dense items × items matrix ever exists. As in LATTICE's code, the top-k of a
+//! row includes the item itself (its cosine with itself is the maximum).
+
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+
+/// Rows per block when building kNN graphs.
+const KNN_BLOCK_ROWS: usize = 1024;
+
+/// Top-k cosine neighbours of every row of `x` (`[n, dim]`, on any device).
+/// Returns neighbour ids (row-major `[n, k]`) and cosine similarities.
+pub fn knn_cosine(x: Tensor<2>, k: usize) -> (Vec<i64>, Vec<f32>) {
+    let [n, _] = x.dims();
+    let k = k.min(n);
+    let normed = l2_normalize_rows(x);
+    let transposed = normed.clone().transpose();
+    let mut ids = Vec::with_capacity(n * k);
+    let mut sims = Vec::with_capacity(n * k);
+    let mut start = 0;
+    while start < n {
+        let end = (start + KNN_BLOCK_ROWS).min(n);
+        let block = normed.clone().slice([start..end]);
+        let similarity = block.matmul(transposed.clone());
+        let (values, indices) = similarity.topk_with_indices(k, 1);
+        sims.extend(to_f32(values));
+        ids.extend(to_i64(indices));
+        start = end;
+    }
+    (ids, sims)
+}
+
+/// Divides every row by its L2 norm (rows of norm 0 stay 0).
+pub fn l2_normalize_rows(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+pub fn to_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
+}
+
+pub fn to_i64<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+    t.into_data().convert::<i64>().try_into_vec::<i64>().expect("int tensor data")
+}
+
+pub fn float_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+pub fn int_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+/// `out[i] = Σⱼ weight[i, j] · x[ids[i, j]]`: one aggregation over a fixed-fan-in graph.
+/// `ids` has `n·fan` entries, `weight` is `[n, fan]`.
+pub fn aggregate(x: Tensor<2>, ids: &Tensor<1, Int>, weight: Tensor<2>) -> Tensor<2> {
+    let [n, fan] = weight.dims();
+    let [_, dim] = x.dims();
+    let rows: Tensor<3> = x.select(0, ids.clone()).reshape([n, fan, dim]);
+    (rows * weight.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([n, dim])
+}
+
+/// The symmetric-normalised user-item graph Â = D^{-1/2} A D^{-1/2} over
+/// `U + I` nodes (users first), as an edge list in both directions.
+#[derive(Debug, Clone)]
+pub struct BipartiteGraph {
+    pub n_nodes: usize,
+    /// Source node of each directed edge.
+    pub src: Tensor<1, Int>,
+    /// Destination node of each directed edge.
+    pub dst: Tensor<1, Int>,
+    /// `1/√(deg(src)·deg(dst))`, `[E, 1]`.
+    pub weight: Tensor<2>,
+}
+
+impl BipartiteGraph {
+    pub fn new(train: &[Vec<u32>], n_items: usize, device: &Device) -> Self {
+        let n_users = train.len();
+        let mut degree = vec![0f32; n_users + n_items];
+        for (u, items) in train.iter().enumerate() {
+            degree[u] += items.len() as f32;
+            for &i in items {
+                degree[n_users + i as usize] += 1.0;
+            }
+        }
+        let (mut src, mut dst, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        for (u, items) in train.iter().enumerate() {
+            for &i in items {
+                let item_node = n_users + i as usize;
+                let norm = 1.0 / (degree[u] * degree[item_node]).sqrt();
+                src.extend([u as i64, item_node as i64]);
+                dst.extend([item_node as i64, u as i64]);
+                w.extend([norm, norm]);
+            }
+        }
+        let n_edges = w.len();
+        Self {
+            n_nodes: n_users + n_items,
+            src: int_tensor(src, device),
+            dst: int_tensor(dst, device),
+            weight: float_tensor(w, [n_edges, 1], device),
+        }
+    }
+
+    /// One propagation `Â·x` (segment sum of weighted source rows into destinations).
+    pub fn propagate(&self, x: Tensor<2>) -> Tensor<2> {
+        let [_, dim] = x.dims();
+        let messages = x.clone().select(0, self.src.clone()) * self.weight.clone();
+        Tensor::zeros([self.n_nodes, dim], &x.device()).select_assign(
+            0,
+            self.dst.clone(),
+            messages,
+            IndexingUpdateOp::Add,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knn_matches_brute_force_and_includes_self() {
+        let device = Device::flex();
+        let n = 37;
+        let dim = 5;
+        let values: Vec<f32> = (0..n * dim).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+        let (ids, sims) = knn_cosine(float_tensor(values.clone(), [n, dim], &device), 4);
+        let row = |i: usize| &values[i * dim..(i + 1) * dim];
+        let cos = |a: &[f32], b: &[f32]| {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+            dot / (na * nb)
+        };
+        for i in 0..n {
+            let mut all: Vec<f32> = (0..n).map(|j| cos(row(i), row(j))).collect();
+            all.sort_by(|a, b| b.total_cmp(a));
+            for r in 0..4 {
+                let j = ids[i * 4 + r] as usize;
+                assert!((sims[i * 4 + r] - cos(row(i), row(j))).abs() < 1e-4);
+                assert!((sims[i * 4 + r] - all[r]).abs() < 1e-4, "row {i} rank {r}");
+            }
+            assert!((sims[i * 4] - 1.0).abs() < 1e-4, "self is the nearest neighbour");
+        }
+    }
+
+    #[test]
+    fn bipartite_propagation_is_normalised_adjacency() {
+        let device = Device::flex();
+        let train = vec![vec![0u32, 1], vec![1]];
+        let g = BipartiteGraph::new(&train, 2, &device);
+        // nodes: u0, u1, i0, i1; degrees: u0 = 2, u1 = 1, i0 = 1, i1 = 2.
+        let x = float_tensor(vec![1.0, 10.0, 100.0, 1000.0], [4, 1], &device);
+        let y = to_f32(g.propagate(x));
+        let s = |a: f32, b: f32| 1.0 / (a * b).sqrt();
+        let expected = [
+            100.0 * s(2.0, 1.0) + 1000.0 * s(2.0, 2.0),
+            1000.0 * s(1.0, 2.0),
+            1.0 * s(2.0, 1.0),
+            1.0 * s(2.0, 2.0) + 10.0 * s(1.0, 2.0),
+        ];
+        for (a, b) in y.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! `mario`: train MARIO (CIKM 2022) on multimodal recommendation data, evaluate it by
+//! full ranking, export compact weights, and explain recommendations.
+//!
+//! Run `mario --help` (or `mario <command> --help`) for the commands.
+
+mod backend;
+mod bench;
+mod checkpoint;
+mod cli;
+mod config;
+mod evaluate;
+mod experiment;
+mod export;
+mod graph;
+mod io;
+mod model;
+mod optimizer;
+mod plot;
+mod recommend;
+mod train;
+
+use clap::Parser;
+
+fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MARIO_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().with_target(false).init();
+    let cli = cli::Cli::parse();
+    if let Err(err) = cli::run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

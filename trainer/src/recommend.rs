@@ -1,0 +1,146 @@
+//! Commands over an exported weights file: `mario recommend` (top-N with
+//! explanations, the same list the browser shows), `mario eval` (full-ranking
+//! evaluation of the file, e.g. to measure quantisation loss) and `mario export`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use mario_data::DatasetFormat;
+use mario_shared::scorer::Scorer;
+use mario_shared::weights::{ModelWeights, SizeBreakdown, StorageDtype};
+
+use crate::evaluate::{Split, evaluate_with};
+
+/// Reads and validates a weights file, naming the file in any error.
+pub fn read_weights(path: &Path) -> anyhow::Result<ModelWeights> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
+    ModelWeights::from_bytes(&bytes).with_context(|| format!("{} is not a usable MARIO weights file", path.display()))
+}
+
+/// The f32 master copy every run keeps beside `model.safetensors`.
+pub const MASTER_WEIGHTS: &str = "weights-f32.safetensors";
+
+pub fn export_command(run: &Path, dtype: StorageDtype, out: &Path) -> anyhow::Result<()> {
+    let master = run.join(MASTER_WEIGHTS);
+    let weights = read_weights(&master).with_context(|| {
+        format!("--run {}: expected a finished `mario train` run directory containing {MASTER_WEIGHTS}", run.display())
+    })?;
+    let size = crate::export::write_model_weights(&weights, dtype, out)?;
+    print_size(&size, dtype, out);
+    Ok(())
+}
+
+pub fn print_size(size: &SizeBreakdown, dtype: StorageDtype, path: &Path) {
+    println!(
+        "wrote {} ({dtype}): {} bytes total; embeddings {} bytes for {} parameters = {:.4} bytes/parameter; \
+         history {} bytes; catalogue {} bytes; header+other {} bytes",
+        path.display(),
+        size.total,
+        size.embeddings,
+        size.embedding_parameters,
+        size.bytes_per_embedding_parameter(),
+        size.history,
+        size.catalogue,
+        size.other
+    );
+}
+
+pub fn recommend_command(path: &Path, user: usize, top: usize, explain: bool, json: bool) -> anyhow::Result<()> {
+    let weights = read_weights(path)?;
+    let scorer = Scorer::new(&weights);
+    let recs = scorer.recommend(user, top).with_context(|| {
+        format!("--user {user} is out of range: {} has users 0..{}", path.display(), weights.meta.n_users)
+    })?;
+    let names = &weights.meta.modalities;
+    if json {
+        let out: Vec<serde_json::Value> = recs
+            .iter()
+            .map(|r| {
+                let attention: serde_json::Map<String, serde_json::Value> =
+                    names.iter().zip(&r.attention).map(|(n, a)| (n.clone(), serde_json::json!(a))).collect();
+                let mut v = serde_json::json!({
+                    "item": r.item,
+                    "score": r.score,
+                    "attention": attention,
+                    "title": weights.catalogue[r.item as usize].title,
+                });
+                if explain && let Some(e) = scorer.explain(user, r.item as usize, 3) {
+                    v["explanation"] = serde_json::to_value(&e).unwrap_or_default();
+                }
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let history = weights.train_items(user);
+    println!("user {user}: {} training items; top {top} of {} items ({} fusion)", history.len(), weights.meta.n_items, weights.meta.fusion);
+    let mut header = format!("{:>4}  {:>6}  {:>9}  ", "rank", "item", "score");
+    for n in names {
+        let _ = write!(header, "{:>11}  ", n);
+    }
+    header.push_str("title");
+    println!("{header}");
+    for (rank, r) in recs.iter().enumerate() {
+        let mut line = format!("{:>4}  {:>6}  {:>9.4}  ", rank + 1, r.item, r.score);
+        for a in &r.attention {
+            let _ = write!(line, "{:>10.1}%  ", a * 100.0);
+        }
+        line.push_str(&weights.catalogue[r.item as usize].title);
+        println!("{line}");
+        if explain && let Some(e) = scorer.explain(user, r.item as usize, 3) {
+            for m in &e.modalities {
+                let evidence: Vec<String> = m
+                    .evidence
+                    .iter()
+                    .map(|ev| format!("{} \"{}\" (cos {:.2})", ev.item, weights.catalogue[ev.item as usize].title, ev.similarity))
+                    .collect();
+                println!(
+                    "        {:<11} weight {:>5.1}%  affinity {:>8.4}  contribution {:>8.4}  evidence: {}",
+                    m.modality,
+                    m.weight * 100.0,
+                    m.affinity,
+                    m.contribution,
+                    if evidence.is_empty() { "—".to_string() } else { evidence.join(", ") }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn eval_command(path: &Path, data: &Path, format: Option<DatasetFormat>, split: Split) -> anyhow::Result<()> {
+    let weights = read_weights(path)?;
+    let dataset = crate::cli::load(data, format)?;
+    anyhow::ensure!(
+        dataset.n_users == weights.meta.n_users && dataset.n_items == weights.meta.n_items,
+        "{} was trained on {} users × {} items but {} has {} × {}: evaluate on the dataset it was trained on",
+        path.display(),
+        weights.meta.n_users,
+        weights.meta.n_items,
+        data.display(),
+        dataset.n_users,
+        dataset.n_items
+    );
+    let report = evaluate_weights(&weights, &dataset, split)?;
+    println!("{}", serde_json::to_string_pretty(&report.values)?);
+    Ok(())
+}
+
+/// Full-ranking evaluation of a weights file with the reference scorer.
+pub fn evaluate_weights(
+    weights: &ModelWeights,
+    dataset: &mario_data::Dataset,
+    split: Split,
+) -> anyhow::Result<mario_shared::metrics::MetricsReport> {
+    use rayon::prelude::*;
+    let scorer = Scorer::new(weights);
+    evaluate_with(dataset, split, &[10, 20], 512, |users| {
+        let rows: Vec<Vec<f32>> = users
+            .par_iter()
+            .map(|&u| scorer.score_all(weights.user_vector(u as usize).unwrap_or(&[])))
+            .collect();
+        Ok(rows.concat())
+    })
+}

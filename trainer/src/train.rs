@@ -1,0 +1,294 @@
+//! The training loop: BPR with uniform negative sampling, Adam, periodic
+//! full-ranking evaluation with early stopping on validation Recall@20, checkpoints
+//! and exact resume, and the run directory's outputs:
+//!
+//! - `metrics.json` — backend, adapter, epochs, best epoch, timings, config, valid/test metrics;
+//! - `history.jsonl` — one line per evaluation; `curves.svg` — the training curves;
+//! - `checkpoint.safetensors` — everything needed for `--resume`;
+//! - `model.safetensors` — the compact weights of the best epoch (f16).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mario_data::Dataset;
+use mario_shared::metrics::MetricsReport;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::checkpoint::{self, LoopState};
+use crate::config::TrainConfig;
+use crate::evaluate::{Split, evaluate_with};
+use crate::graph::{int_tensor, to_f32};
+use crate::model::{Embeddings, Mario, Params};
+use crate::optimizer::AdamOptimizer;
+
+/// What a finished run reports (also written as `metrics.json`).
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub metrics: serde_json::Value,
+    pub model: Mario,
+    pub best_params: Params,
+    pub run_dir: PathBuf,
+}
+
+/// Options of one `mario train` invocation that are not hyperparameters.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub quiet: bool,
+    /// Continue from `run_dir/checkpoint.safetensors`.
+    pub resume: bool,
+    /// Stop after this many epochs in this invocation (for tests of resume).
+    pub stop_after_epochs: Option<usize>,
+    /// Skip writing `model.safetensors` (experiments that only need metrics).
+    pub skip_export: bool,
+}
+
+/// The (user, item) training pairs in a fixed order.
+fn training_pairs(dataset: &Dataset) -> Vec<(u32, u32)> {
+    dataset
+        .train
+        .iter()
+        .enumerate()
+        .flat_map(|(u, items)| items.iter().map(move |&i| (u as u32, i)))
+        .collect()
+}
+
+/// The epoch's random stream: independent of how many epochs ran in this process.
+fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64 + 1);
+    rng
+}
+
+/// A uniformly sampled item the user has not interacted with in training.
+fn sample_negative(rng: &mut ChaCha8Rng, train: &[u32], n_items: usize) -> u32 {
+    loop {
+        let j = rng.random_range(0..n_items as u32);
+        if train.binary_search(&j).is_err() {
+            return j;
+        }
+    }
+}
+
+/// Scores every item for a batch of users with the model's final embeddings.
+pub fn model_scores(model: &Mario, emb: &Embeddings, params: &Params, users: &[u32]) -> Vec<f32> {
+    let ids = int_tensor(users.iter().map(|&u| u as i64).collect(), &model.device);
+    to_f32(model.score_users(emb, params, ids))
+}
+
+/// Evaluates the model on a split.
+pub fn evaluate_model(model: &Mario, params: &Params, dataset: &Dataset, split: Split) -> anyhow::Result<MetricsReport> {
+    let emb = model.embeddings(params);
+    evaluate_with(dataset, split, &model.config.ks, model.config.eval_batch, |users| {
+        Ok(model_scores(model, &emb, params, users))
+    })
+}
+
+fn report_json(r: &MetricsReport) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in &r.values {
+        map.insert(k.clone(), json!(v));
+    }
+    map.insert("users_evaluated".into(), json!(r.users_evaluated));
+    map.insert("users_skipped".into(), json!(r.users_skipped));
+    serde_json::Value::Object(map)
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
+}
+
+/// Trains MARIO on `dataset` into `run_dir`.
+pub fn train(
+    dataset: &Dataset,
+    config: &TrainConfig,
+    backend: &Backend,
+    run_dir: &Path,
+    options: &RunOptions,
+) -> anyhow::Result<RunSummary> {
+    config.validate()?;
+    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
+    let device = &backend.device;
+    let (mut model, mut params) = Mario::new(dataset, config, device)?;
+    let names: Vec<String> = params.list.iter().map(|p| p.name.clone()).collect();
+    let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len());
+    let checkpoint_path = run_dir.join("checkpoint.safetensors");
+    let mut state = LoopState {
+        config: config.clone(),
+        epochs_done: 0,
+        best_epoch: None,
+        best_valid: None,
+        best_test: None,
+        evals_without_improvement: 0,
+        history: Vec::new(),
+        seconds_training: 0.0,
+        seconds_evaluating: 0.0,
+        evaluations: 0,
+        learnt_ids: Vec::new(),
+        adam_time: vec![None; params.list.len()],
+    };
+    let mut best = params.clone();
+    if options.resume {
+        let loaded = checkpoint::load(&checkpoint_path, &names, device)
+            .with_context(|| format!("cannot resume from {}", run_dir.display()))?;
+        anyhow::ensure!(
+            loaded.state.config == *config,
+            "--resume: the configuration differs from the checkpoint's (see {}/metrics.json); pass the same flags",
+            run_dir.display()
+        );
+        state = loaded.state;
+        params = loaded.params;
+        best = loaded.best;
+        optim.restore(loaded.adam);
+        for (name, ids) in &state.learnt_ids {
+            if let Some(m) = model.graphs.modalities.iter_mut().find(|m| &m.name == name) {
+                m.learnt_ids = ids.clone();
+            }
+        }
+        model.rebuild_index_tensors();
+    }
+
+    let pairs = training_pairs(dataset);
+    let n_batches = pairs.len().div_ceil(config.batch_size);
+    let progress = MultiProgress::with_draw_target(if options.quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    });
+    let epoch_bar = progress.add(ProgressBar::new(config.epochs as u64));
+    epoch_bar.set_style(bar_style("epoch {pos}/{len} [{bar:30}] {elapsed} {msg}"));
+    epoch_bar.set_position(state.epochs_done as u64);
+    let batch_bar = progress.add(ProgressBar::new(n_batches as u64));
+    batch_bar.set_style(bar_style("  batch {pos}/{len} [{bar:30}] {msg}"));
+    let mut epochs_this_run = 0;
+
+    while state.epochs_done < config.epochs && state.evals_without_improvement < config.patience {
+        if options.stop_after_epochs.is_some_and(|n| epochs_this_run >= n) {
+            break;
+        }
+        let epoch = state.epochs_done;
+        let started = Instant::now();
+        if epoch > 0 && epoch % config.knn_refresh_epochs == 0 {
+            model.refresh_learnt_graphs(&params);
+        }
+        let mut rng = epoch_rng(config.seed, epoch);
+        let mut order = pairs.clone();
+        order.shuffle(&mut rng);
+        batch_bar.reset();
+        let (mut loss_sum, mut bpr_sum, mut mp_sum) = (0.0f64, 0.0f64, 0.0f64);
+        for batch in order.chunks(config.batch_size) {
+            let users: Vec<i64> = batch.iter().map(|&(u, _)| u as i64).collect();
+            let pos: Vec<i64> = batch.iter().map(|&(_, i)| i as i64).collect();
+            let neg: Vec<i64> = batch
+                .iter()
+                .map(|&(u, _)| sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64)
+                .collect();
+            let leaves = params.to_autodiff();
+            let loss = model.loss(&leaves, &users, &pos, &neg);
+            let grads = loss.total.backward();
+            params = optim.step(config.lr, &params, &leaves, &grads);
+            let total = to_f32(loss.total.inner())[0] as f64;
+            anyhow::ensure!(
+                total.is_finite(),
+                "the loss became {total} at epoch {epoch}: lower --lr or check the features for extreme values"
+            );
+            loss_sum += total;
+            bpr_sum += to_f32(loss.bpr.inner())[0] as f64;
+            if let Some(mp) = loss.mp {
+                mp_sum += to_f32(mp.inner())[0] as f64;
+            }
+            batch_bar.inc(1);
+            batch_bar.set_message(format!("loss {:.4}", total));
+        }
+        state.seconds_training += started.elapsed().as_secs_f64();
+        state.epochs_done += 1;
+        epochs_this_run += 1;
+        epoch_bar.set_position(state.epochs_done as u64);
+        let nb = n_batches.max(1) as f64;
+
+        if state.epochs_done % config.eval_every == 0 || state.epochs_done == config.epochs {
+            let eval_started = Instant::now();
+            let valid = evaluate_model(&model, &params, dataset, Split::Valid)?;
+            let test = evaluate_model(&model, &params, dataset, Split::Test)?;
+            state.seconds_evaluating += eval_started.elapsed().as_secs_f64();
+            state.evaluations += 1;
+            let recall = valid.get("recall@20");
+            let improved = state
+                .best_valid
+                .as_ref()
+                .and_then(|b| b.get("recall@20"))
+                .and_then(|v| v.as_f64())
+                .is_none_or(|b| recall > b);
+            if improved {
+                state.best_epoch = Some(state.epochs_done);
+                state.best_valid = Some(report_json(&valid));
+                state.best_test = Some(report_json(&test));
+                state.evals_without_improvement = 0;
+                best = params.clone();
+            } else {
+                state.evals_without_improvement += 1;
+            }
+            state.history.push(json!({
+                "epoch": state.epochs_done,
+                "loss": loss_sum / nb,
+                "bpr": bpr_sum / nb,
+                "mp": mp_sum / nb,
+                "valid": report_json(&valid),
+                "test": report_json(&test),
+                "seconds_training": state.seconds_training,
+            }));
+            epoch_bar.set_message(format!(
+                "loss {:.4} · valid R@20 {:.4} (best {:.4} @ {})",
+                loss_sum / nb,
+                recall,
+                state.best_valid.as_ref().and_then(|b| b["recall@20"].as_f64()).unwrap_or(0.0),
+                state.best_epoch.unwrap_or(0)
+            ));
+            state.learnt_ids =
+                model.graphs.modalities.iter().map(|m| (m.name.clone(), m.learnt_ids.clone())).collect();
+            state.adam_time = optim.states.iter().map(|s| s.as_ref().map(|s| s.momentum.time)).collect();
+            checkpoint::save(&checkpoint_path, &state, &params, &best, &optim)?;
+            write_history(run_dir, &state.history)?;
+        }
+    }
+    epoch_bar.finish_and_clear();
+    batch_bar.finish_and_clear();
+
+    let metrics = json!({
+        "backend": backend.name,
+        "adapter": backend.adapter,
+        "dataset": dataset.name,
+        "epochs_run": state.epochs_done,
+        "best_epoch": state.best_epoch,
+        "seconds_per_epoch": state.seconds_training / state.epochs_done.max(1) as f64,
+        "seconds_per_eval": state.seconds_evaluating / (2 * state.evaluations).max(1) as f64,
+        "parameters": params.count(),
+        "config": config,
+        "valid": state.best_valid,
+        "test": state.best_test,
+    });
+    crate::io::write_json(&run_dir.join("metrics.json"), &metrics)?;
+    crate::plot::write_curves(&run_dir.join("curves.svg"), &state.history)?;
+    let summary = RunSummary { metrics, model, best_params: best, run_dir: run_dir.to_path_buf() };
+    if !options.skip_export && state.best_epoch.is_some() {
+        // The f32 master copy (for `mario export`) and the browser's f16 file.
+        let weights = crate::export::build_weights(&summary, dataset, mario_shared::StorageDtype::F32);
+        crate::export::write_model_weights(&weights, mario_shared::StorageDtype::F32, &run_dir.join(crate::recommend::MASTER_WEIGHTS))?;
+        crate::export::write_model_weights(&weights, mario_shared::StorageDtype::F16, &run_dir.join("model.safetensors"))?;
+    }
+    Ok(summary)
+}
+
+fn write_history(run_dir: &Path, history: &[serde_json::Value]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for line in history {
+        text.push_str(&serde_json::to_string(line)?);
+        text.push('\n');
+    }
+    crate::io::write_atomic(&run_dir.join("history.jsonl"), text.as_bytes())
+}
