@@ -345,10 +345,12 @@ mod tests {
             let n = 1 + (rng.next() % 60) as usize;
             // Coarse scores to force many ties.
             let scores: Vec<f32> = (0..n).map(|_| (rng.next() % 7) as f32 * 0.25).collect();
-            let mut exclude: Vec<u32> = (0..n as u32).filter(|_| rng.next() % 4 == 0).collect();
+            let mut exclude: Vec<u32> = (0..n as u32)
+                .filter(|_| rng.next().is_multiple_of(4))
+                .collect();
             exclude.dedup();
             let relevant: Vec<u32> = (0..n as u32)
-                .filter(|i| !exclude.contains(i) && rng.next() % 5 == 0)
+                .filter(|i| !exclude.contains(i) && rng.next().is_multiple_of(5))
                 .collect();
             let k = 1 + (rng.next() % 25) as usize;
             let ranked = top_k_excluding(&scores, &exclude, k);

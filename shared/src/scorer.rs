@@ -136,7 +136,7 @@ impl<'a> Scorer<'a> {
                 weights_out.iter_mut().for_each(|w| *w = 0.0);
                 contrib_out.iter_mut().for_each(|c| *c = 0.0);
                 let mut score = 0.0;
-                for k in 0..d {
+                for (k, &u_k) in user.iter().enumerate().take(d) {
                     let (best_m, best) = (0..m_count)
                         .map(|m| (m, self.item_vector(m, item)[k]))
                         .fold(
@@ -144,8 +144,8 @@ impl<'a> Scorer<'a> {
                             |acc, x| if x.1 > acc.1 { x } else { acc },
                         );
                     weights_out[best_m] += 1.0 / d as f32;
-                    contrib_out[best_m] += user[k] * best;
-                    score += user[k] * best;
+                    contrib_out[best_m] += u_k * best;
+                    score += u_k * best;
                 }
                 score
             }
@@ -344,10 +344,10 @@ mod tests {
         let s = Scorer::new(&w);
         for user in 0..4 {
             let all = s.score_all(w.user_vector(user).unwrap());
-            for item in 0..30 {
+            for (item, &score) in all.iter().enumerate() {
                 let (expected, a) = reference_score(&w, user, item);
                 assert!(
-                    (all[item] as f64 - expected).abs() < 1e-5,
+                    (score as f64 - expected).abs() < 1e-5,
                     "user {user} item {item}"
                 );
                 let mut wo = [0f32; 3];

@@ -898,7 +898,8 @@ mod tests {
         let w = tiny_model(4, 6, 4, MODS, StorageDtype::F16, 5);
         let good = w.to_bytes().unwrap();
         let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
-        let mut cases: Vec<(&str, Vec<u8>, fn(&WeightsError) -> bool)> = vec![
+        type Case = (&'static str, Vec<u8>, fn(&WeightsError) -> bool);
+        let mut cases: Vec<Case> = vec![
             ("empty", vec![], |e| {
                 matches!(e, WeightsError::NotSafetensors(_))
             }),

@@ -35,8 +35,10 @@ pub struct AdapterSummary {
 
 /// Lists wgpu adapters (blocking).
 pub fn wgpu_adapters() -> Vec<AdapterSummary> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters =
+        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters
         .iter()
         .map(|a| {
@@ -45,7 +47,9 @@ pub fn wgpu_adapters() -> Vec<AdapterSummary> {
                 description: format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend),
                 is_gpu: matches!(
                     info.device_type,
-                    wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+                    wgpu::DeviceType::DiscreteGpu
+                        | wgpu::DeviceType::IntegratedGpu
+                        | wgpu::DeviceType::VirtualGpu
                 ),
             }
         })
@@ -53,7 +57,11 @@ pub fn wgpu_adapters() -> Vec<AdapterSummary> {
 }
 
 fn cpu() -> Backend {
-    Backend { device: Device::flex(), name: "cpu", adapter: "flex (CPU)".to_string() }
+    Backend {
+        device: Device::flex(),
+        name: "cpu",
+        adapter: "flex (CPU)".to_string(),
+    }
 }
 
 fn wgpu_backend(adapters: &[AdapterSummary]) -> anyhow::Result<Backend> {
@@ -64,7 +72,11 @@ fn wgpu_backend(adapters: &[AdapterSummary]) -> anyhow::Result<Backend> {
              `apt-get install mesa-vulkan-drivers libvulkan1` for lavapipe) or use --backend cpu"
         )
     })?;
-    Ok(Backend { device: Device::wgpu(DeviceKind::DefaultDevice), name: "wgpu", adapter: chosen.description.clone() })
+    Ok(Backend {
+        device: Device::wgpu(DeviceKind::DefaultDevice),
+        name: "wgpu",
+        adapter: chosen.description.clone(),
+    })
 }
 
 pub fn select(choice: BackendChoice) -> anyhow::Result<Backend> {
@@ -73,7 +85,11 @@ pub fn select(choice: BackendChoice) -> anyhow::Result<Backend> {
         BackendChoice::Wgpu => wgpu_backend(&wgpu_adapters()),
         BackendChoice::Auto => {
             let adapters = wgpu_adapters();
-            if adapters.iter().any(|a| a.is_gpu) { wgpu_backend(&adapters) } else { Ok(cpu()) }
+            if adapters.iter().any(|a| a.is_gpu) {
+                wgpu_backend(&adapters)
+            } else {
+                Ok(cpu())
+            }
         }
     }
 }

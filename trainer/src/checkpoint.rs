@@ -33,6 +33,8 @@ pub struct LoopState {
     pub evaluations: usize,
     /// Neighbour ids of each learnt graph, by modality name.
     pub learnt_ids: Vec<(String, Vec<i64>)>,
+    /// The learnt graphs' neighbour ids at the best epoch (they shape the best embeddings).
+    pub best_learnt_ids: Vec<(String, Vec<i64>)>,
     /// Adam step count per parameter (`None` before the first step).
     pub adam_time: Vec<Option<usize>>,
 }
@@ -44,12 +46,21 @@ struct Owned {
 
 fn to_owned(t: &Tensor<2>) -> Owned {
     let shape = t.dims().to_vec();
-    let data = to_f32(t.clone()).into_iter().flat_map(|v| v.to_le_bytes()).collect();
+    let data = to_f32(t.clone())
+        .into_iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     Owned { shape, data }
 }
 
 /// Serialises the checkpoint and writes it atomically.
-pub fn save(path: &Path, state: &LoopState, params: &Params, best: &Params, optim: &AdamOptimizer) -> anyhow::Result<()> {
+pub fn save(
+    path: &Path,
+    state: &LoopState,
+    params: &Params,
+    best: &Params,
+    optim: &AdamOptimizer,
+) -> anyhow::Result<()> {
     let mut tensors: Vec<(String, Owned)> = Vec::new();
     for p in &params.list {
         tensors.push((format!("param.{}", p.name), to_owned(&p.value)));
@@ -59,18 +70,33 @@ pub fn save(path: &Path, state: &LoopState, params: &Params, best: &Params, opti
     }
     for (p, s) in params.list.iter().zip(&optim.states) {
         if let Some(s) = s {
-            tensors.push((format!("adam.m1.{}", p.name), to_owned(&s.momentum.moment_1)));
-            tensors.push((format!("adam.m2.{}", p.name), to_owned(&s.momentum.moment_2)));
+            tensors.push((
+                format!("adam.m1.{}", p.name),
+                to_owned(&s.momentum.moment_1),
+            ));
+            tensors.push((
+                format!("adam.m2.{}", p.name),
+                to_owned(&s.momentum.moment_2),
+            ));
         }
     }
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, o)| Ok((n.clone(), TensorView::new(Dtype::F32, o.shape.clone(), &o.data)?)))
+        .map(|(n, o)| {
+            Ok((
+                n.clone(),
+                TensorView::new(Dtype::F32, o.shape.clone(), &o.data)?,
+            ))
+        })
         .collect::<Result<_, safetensors::SafeTensorError>>()
         .map_err(|e| anyhow::anyhow!("checkpoint tensors: {e:?}"))?;
     let mut meta = HashMap::new();
-    meta.insert("mario_checkpoint".to_string(), serde_json::to_string(state)?);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| anyhow::anyhow!("checkpoint: {e:?}"))?;
+    meta.insert(
+        "mario_checkpoint".to_string(),
+        serde_json::to_string(state)?,
+    );
+    let bytes = safetensors::serialize(views, Some(meta))
+        .map_err(|e| anyhow::anyhow!("checkpoint: {e:?}"))?;
     crate::io::write_atomic(path, &bytes)
 }
 
@@ -84,9 +110,14 @@ pub struct Loaded {
 
 /// Reads a checkpoint; `names` are the parameter names the model expects, in order.
 pub fn load(path: &Path, names: &[String], device: &Device) -> anyhow::Result<Loaded> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not a valid checkpoint ({e:?}); delete it to start afresh", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a valid checkpoint ({e:?}); delete it to start afresh",
+            path.display()
+        )
+    })?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let state: LoopState = serde_json::from_str(
         header
@@ -96,12 +127,18 @@ pub fn load(path: &Path, names: &[String], device: &Device) -> anyhow::Result<Lo
             .with_context(|| format!("{} has no MARIO checkpoint metadata", path.display()))?,
     )?;
     let read = |name: &str| -> anyhow::Result<Tensor<2>> {
-        let view = st.tensor(name).map_err(|_| anyhow::anyhow!("checkpoint {} lacks tensor `{name}`", path.display()))?;
+        let view = st
+            .tensor(name)
+            .map_err(|_| anyhow::anyhow!("checkpoint {} lacks tensor `{name}`", path.display()))?;
         let shape = view.shape();
         if shape.len() != 2 || view.dtype() != Dtype::F32 {
             bail!("checkpoint tensor `{name}` has an unexpected layout");
         }
-        let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         Ok(float_tensor(values, [shape[0], shape[1]], device))
     };
     if state.adam_time.len() != names.len() {
@@ -116,12 +153,27 @@ pub fn load(path: &Path, names: &[String], device: &Device) -> anyhow::Result<Lo
     let mut best = Vec::new();
     let mut adam = Vec::new();
     for (name, time) in names.iter().zip(&state.adam_time) {
-        params.push(Param { name: name.clone(), value: read(&format!("param.{name}"))? });
-        best.push(Param { name: name.clone(), value: read(&format!("best.{name}"))? });
+        params.push(Param {
+            name: name.clone(),
+            value: read(&format!("param.{name}"))?,
+        });
+        best.push(Param {
+            name: name.clone(),
+            value: read(&format!("best.{name}"))?,
+        });
         adam.push(match time {
-            Some(t) => Some((*t, read(&format!("adam.m1.{name}"))?, read(&format!("adam.m2.{name}"))?)),
+            Some(t) => Some((
+                *t,
+                read(&format!("adam.m1.{name}"))?,
+                read(&format!("adam.m2.{name}"))?,
+            )),
             None => None,
         });
     }
-    Ok(Loaded { state, params: Params { list: params }, best: Params { list: best }, adam })
+    Ok(Loaded {
+        state,
+        params: Params { list: params },
+        best: Params { list: best },
+        adam,
+    })
 }

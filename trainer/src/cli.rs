@@ -13,7 +13,11 @@ use crate::evaluate::{Split, evaluate_popularity};
 use crate::train::{RunOptions, train};
 
 #[derive(Debug, Parser)]
-#[command(name = "mario", version, about = "MARIO: modality-aware attention and modality-preserving decoders for multimedia recommendation")]
+#[command(
+    name = "mario",
+    version,
+    about = "MARIO: modality-aware attention and modality-preserving decoders for multimedia recommendation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -219,8 +223,28 @@ impl HyperArgs {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { config.$field = v.clone(); } )* };
         }
         set!(
-            dim, knn_k, lambda, mu, batch_size, lr, reg, adam_eps, item_layers, cf, cf_layers, fusion, fusion_stage,
-            modalities, decode, knn_refresh_epochs, epochs, eval_every, patience, ks, eval_batch, seed
+            dim,
+            knn_k,
+            lambda,
+            mu,
+            batch_size,
+            lr,
+            reg,
+            adam_eps,
+            item_layers,
+            cf,
+            cf_layers,
+            fusion,
+            fusion_stage,
+            modalities,
+            decode,
+            knn_refresh_epochs,
+            epochs,
+            eval_every,
+            patience,
+            ks,
+            eval_batch,
+            seed
         );
     }
 }
@@ -242,11 +266,28 @@ pub fn load(dir: &Path, format: Option<DatasetFormat>) -> anyhow::Result<mario_d
 fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let (data, format, out, backend_choice, config, resume) = if let Some(run_dir) = &args.resume {
         let path = run_dir.join("run.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("--resume {}: no run.json there; is it a run directory?", run_dir.display()))?;
-        let inputs: RunInputs = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", path.display()))?;
-        let format = inputs.format.as_deref().map(str::parse).transpose().map_err(|e| anyhow::anyhow!("{e}"))?;
-        (inputs.data, format, run_dir.clone(), inputs.backend, inputs.config, true)
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "--resume {}: no run.json there; is it a run directory?",
+                run_dir.display()
+            )
+        })?;
+        let inputs: RunInputs = serde_json::from_str(&text)
+            .with_context(|| format!("{} is corrupt", path.display()))?;
+        let format = inputs
+            .format
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        (
+            inputs.data,
+            format,
+            run_dir.clone(),
+            inputs.backend,
+            inputs.config,
+            true,
+        )
     } else {
         let mut config = match &args.config {
             Some(path) => TrainConfig::from_toml_file(path)?,
@@ -274,11 +315,21 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         backend.adapter
     );
     if !resume {
-        std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-        let inputs = RunInputs { data: data.clone(), format: format.map(|f| f.to_string()), backend: backend_choice, config: config.clone() };
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        let inputs = RunInputs {
+            data: data.clone(),
+            format: format.map(|f| f.to_string()),
+            backend: backend_choice,
+            config: config.clone(),
+        };
         crate::io::write_json(&out.join("run.json"), &inputs)?;
     }
-    let options = RunOptions { quiet: args.quiet, resume, ..Default::default() };
+    let options = RunOptions {
+        quiet: args.quiet,
+        resume,
+        ..Default::default()
+    };
     let summary = train(&dataset, &config, &backend, &out, &options)?;
     let m = &summary.metrics;
     println!(
@@ -300,10 +351,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let summary = mario_data::generate(preset, seed, &out)?;
             println!("{summary}");
-            println!("wrote {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
+            println!(
+                "wrote {} in {:.1} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
-        Command::Data { command: DataCommand::Stats { dir, format } } => {
+        Command::Data {
+            command: DataCommand::Stats { dir, format },
+        } => {
             let ds = load(&dir, format)?;
             println!("{}", ds.stats());
             let r = &ds.report;
@@ -317,14 +374,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Train(args) => run_train(args),
         Command::Export { run, dtype, out } => crate::recommend::export_command(&run, dtype, &out),
-        Command::Recommend { weights, user, top, explain, json } => {
-            crate::recommend::recommend_command(&weights, user, top, explain, json)
-        }
-        Command::Eval { weights, data, format, split } => {
-            let split = if split == "valid" { Split::Valid } else { Split::Test };
+        Command::Recommend {
+            weights,
+            user,
+            top,
+            explain,
+            json,
+        } => crate::recommend::recommend_command(&weights, user, top, explain, json),
+        Command::Eval {
+            weights,
+            data,
+            format,
+            split,
+        } => {
+            let split = if split == "valid" {
+                Split::Valid
+            } else {
+                Split::Test
+            };
             crate::recommend::eval_command(&weights, &data, format, split)
         }
-        Command::Baseline { name: _, data, format } => {
+        Command::Baseline {
+            name: _,
+            data,
+            format,
+        } => {
             let ds = load(&data, format)?;
             let ks = [10, 20];
             for (label, split) in [("valid", Split::Valid), ("test", Split::Test)] {
@@ -345,7 +419,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Devices => {
             let adapters = backend::wgpu_adapters();
             if adapters.is_empty() {
-                println!("no wgpu adapter (install a Vulkan driver, e.g. mesa-vulkan-drivers, for lavapipe)");
+                println!(
+                    "no wgpu adapter (install a Vulkan driver, e.g. mesa-vulkan-drivers, for lavapipe)"
+                );
             }
             for a in &adapters {
                 println!("{} {}", if a.is_gpu { "GPU" } else { "CPU" }, a.description);

@@ -180,7 +180,9 @@ impl TrainConfig {
             return fail("--ks must include 20: model selection uses validation Recall@20".into());
         }
         if self.fusion != FusionKind::Attention && self.fusion_stage == FusionStage::Early {
-            return fail("--fusion-stage early fuses before scoring; use it with --fusion attention".into());
+            return fail(
+                "--fusion-stage early fuses before scoring; use it with --fusion attention".into(),
+            );
         }
         Ok(())
     }

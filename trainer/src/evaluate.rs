@@ -36,7 +36,9 @@ pub fn evaluate_with(
     let relevant = split.relevant(dataset);
     let mut acc = MetricsAccumulator::new(ks);
     let max_k = acc.max_k();
-    let users: Vec<u32> = (0..dataset.n_users as u32).filter(|&u| !relevant[u as usize].is_empty()).collect();
+    let users: Vec<u32> = (0..dataset.n_users as u32)
+        .filter(|&u| !relevant[u as usize].is_empty())
+        .collect();
     for _ in users.len()..dataset.n_users {
         acc.add(&[], &[]); // counted as skipped
     }
@@ -74,10 +76,17 @@ pub fn evaluate_with(
 }
 
 /// The popularity baseline: every user gets items ranked by training-interaction count.
-pub fn evaluate_popularity(dataset: &Dataset, split: Split, ks: &[usize]) -> anyhow::Result<MetricsReport> {
+pub fn evaluate_popularity(
+    dataset: &Dataset,
+    split: Split,
+    ks: &[usize],
+) -> anyhow::Result<MetricsReport> {
     let popularity = mario_data::popularity_scores(dataset);
     evaluate_with(dataset, split, ks, 256, |users| {
-        Ok(users.iter().flat_map(|_| popularity.iter().copied()).collect())
+        Ok(users
+            .iter()
+            .flat_map(|_| popularity.iter().copied())
+            .collect())
     })
 }
 

@@ -23,12 +23,16 @@ pub fn build_weights(summary: &RunSummary, dataset: &Dataset, dtype: StorageDtyp
         train_indptr.push(train_indices.len() as u32);
     }
     let fusion_fc = (model.config.fusion == FusionKind::Fc).then(|| {
-        (to_f32(params.get("fusion.fc.weight").clone()), to_f32(params.get("fusion.fc.bias").clone()))
+        (
+            to_f32(params.get("fusion.fc.weight").clone()),
+            to_f32(params.get("fusion.fc.bias").clone()),
+        )
     });
-    let catalogue = dataset
-        .catalogue
-        .clone()
-        .unwrap_or_else(|| (0..dataset.n_items as u32).map(ItemInfo::anonymous).collect());
+    let catalogue = dataset.catalogue.clone().unwrap_or_else(|| {
+        (0..dataset.n_items as u32)
+            .map(ItemInfo::anonymous)
+            .collect()
+    });
     ModelWeights {
         meta: WeightsMeta {
             modalities: model.modality_names(),
@@ -56,11 +60,14 @@ pub fn build_weights(summary: &RunSummary, dataset: &Dataset, dtype: StorageDtyp
 }
 
 /// Serialises `weights` as `dtype` and writes them atomically; returns the size breakdown.
-pub fn write_model_weights(weights: &ModelWeights, dtype: StorageDtype, path: &Path) -> anyhow::Result<SizeBreakdown> {
+pub fn write_model_weights(
+    weights: &ModelWeights,
+    dtype: StorageDtype,
+    path: &Path,
+) -> anyhow::Result<SizeBreakdown> {
     let mut weights = weights.clone();
     weights.meta.dtype = dtype;
     let bytes = weights.to_bytes()?;
     crate::io::write_atomic(path, &bytes)?;
     Ok(SizeBreakdown::of(&bytes)?)
 }
-

@@ -40,19 +40,34 @@ pub fn knn_cosine(x: Tensor<2>, k: usize) -> (Vec<i64>, Vec<f32>) {
 
 /// Divides every row by its L2 norm (rows of norm 0 stay 0).
 pub fn l2_normalize_rows(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    let norm = x
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
     x / norm
 }
 
 pub fn to_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("float tensor data")
 }
 
 pub fn to_i64<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
-    t.into_data().convert::<i64>().try_into_vec::<i64>().expect("int tensor data")
+    t.into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("int tensor data")
 }
 
-pub fn float_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+pub fn float_tensor<const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
@@ -67,7 +82,9 @@ pub fn aggregate(x: Tensor<2>, ids: &Tensor<1, Int>, weight: Tensor<2>) -> Tenso
     let [n, fan] = weight.dims();
     let [_, dim] = x.dims();
     let rows: Tensor<3> = x.select(0, ids.clone()).reshape([n, fan, dim]);
-    (rows * weight.unsqueeze_dim::<3>(2)).sum_dim(1).reshape([n, dim])
+    (rows * weight.unsqueeze_dim::<3>(2))
+        .sum_dim(1)
+        .reshape([n, dim])
 }
 
 /// The symmetric-normalised user-item graph Â = D^{-1/2} A D^{-1/2} over
@@ -134,7 +151,9 @@ mod tests {
         let device = Device::flex();
         let n = 37;
         let dim = 5;
-        let values: Vec<f32> = (0..n * dim).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+        let values: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 7919) % 23) as f32 - 11.0)
+            .collect();
         let (ids, sims) = knn_cosine(float_tensor(values.clone(), [n, dim], &device), 4);
         let row = |i: usize| &values[i * dim..(i + 1) * dim];
         let cos = |a: &[f32], b: &[f32]| {
@@ -151,7 +170,10 @@ mod tests {
                 assert!((sims[i * 4 + r] - cos(row(i), row(j))).abs() < 1e-4);
                 assert!((sims[i * 4 + r] - all[r]).abs() < 1e-4, "row {i} rank {r}");
             }
-            assert!((sims[i * 4] - 1.0).abs() < 1e-4, "self is the nearest neighbour");
+            assert!(
+                (sims[i * 4] - 1.0).abs() < 1e-4,
+                "self is the nearest neighbour"
+            );
         }
     }
 

@@ -11,10 +11,13 @@ mod config;
 mod evaluate;
 mod experiment;
 mod export;
+#[cfg(test)]
+mod golden_tests;
 mod graph;
 mod io;
 mod model;
 mod optimizer;
+mod planted;
 mod plot;
 mod recommend;
 mod train;
@@ -22,8 +25,14 @@ mod train;
 use clap::Parser;
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MARIO_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().with_target(false).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("MARIO_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
     let cli = cli::Cli::parse();
     if let Err(err) = cli::run(cli) {
         eprintln!("error: {err:#}");

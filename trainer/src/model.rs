@@ -21,7 +21,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::{CfBackbone, DecodeTarget, FusionStage, TrainConfig};
-use crate::graph::{BipartiteGraph, aggregate, float_tensor, int_tensor, knn_cosine, l2_normalize_rows};
+use crate::graph::{
+    BipartiteGraph, aggregate, float_tensor, int_tensor, knn_cosine, l2_normalize_rows,
+};
 
 pub const INTERACTION: &str = mario_shared::weights::INTERACTION;
 
@@ -40,7 +42,12 @@ pub struct Params {
 
 impl Params {
     pub fn get(&self, name: &str) -> &Tensor<2> {
-        &self.list.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no parameter {name}")).value
+        &self
+            .list
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+            .value
     }
 
     pub fn try_get(&self, name: &str) -> Option<&Tensor<2>> {
@@ -53,13 +60,19 @@ impl Params {
             list: self
                 .list
                 .iter()
-                .map(|p| Param { name: p.name.clone(), value: p.value.clone().autodiff().require_grad() })
+                .map(|p| Param {
+                    name: p.name.clone(),
+                    value: p.value.clone().autodiff().require_grad(),
+                })
                 .collect(),
         }
     }
 
     pub fn count(&self) -> usize {
-        self.list.iter().map(|p| p.value.dims().iter().product::<usize>()).sum()
+        self.list
+            .iter()
+            .map(|p| p.value.dims().iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -67,7 +80,9 @@ impl Params {
 /// every backend starts from identical weights.
 fn xavier(rng: &mut ChaCha8Rng, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     let bound = (6.0 / (rows + cols) as f32).sqrt();
-    let values = (0..rows * cols).map(|_| rng.random_range(-bound..bound)).collect();
+    let values = (0..rows * cols)
+        .map(|_| rng.random_range(-bound..bound))
+        .collect();
     float_tensor(values, [rows, cols], device)
 }
 
@@ -121,7 +136,11 @@ pub struct Mario {
 
 impl Mario {
     /// Builds the fixed graphs and draws initial parameters.
-    pub fn new(dataset: &Dataset, config: &TrainConfig, device: &Device) -> anyhow::Result<(Self, Params)> {
+    pub fn new(
+        dataset: &Dataset,
+        config: &TrainConfig,
+        device: &Device,
+    ) -> anyhow::Result<(Self, Params)> {
         let wanted = &config.modalities;
         let available: Vec<String> = dataset.modality_names();
         for name in wanted {
@@ -137,8 +156,14 @@ impl Mario {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let d = config.dim;
         let mut list = vec![
-            Param { name: "user_embedding".into(), value: xavier(&mut rng, dataset.n_users, d, device) },
-            Param { name: "item_embedding".into(), value: xavier(&mut rng, dataset.n_items, d, device) },
+            Param {
+                name: "user_embedding".into(),
+                value: xavier(&mut rng, dataset.n_users, d, device),
+            },
+            Param {
+                name: "item_embedding".into(),
+                value: xavier(&mut rng, dataset.n_items, d, device),
+            },
         ];
         let mut modalities = Vec::new();
         for m in dataset.modalities.iter().filter(|m| keep(&m.name)) {
@@ -146,12 +171,21 @@ impl Mario {
             let (raw_ids, raw_sims) = knn_cosine(features.clone(), config.knn_k);
             let k = raw_ids.len() / dataset.n_items;
             let raw_weight = float_tensor(
-                raw_sims.iter().map(|s| config.lambda * s.max(0.0)).collect(),
+                raw_sims
+                    .iter()
+                    .map(|s| config.lambda * s.max(0.0))
+                    .collect(),
                 [dataset.n_items, k],
                 device,
             );
-            list.push(Param { name: format!("compress.{}", m.name), value: xavier(&mut rng, m.dim, d, device) });
-            list.push(Param { name: format!("decode.{}", m.name), value: xavier(&mut rng, d, m.dim, device) });
+            list.push(Param {
+                name: format!("compress.{}", m.name),
+                value: xavier(&mut rng, m.dim, d, device),
+            });
+            list.push(Param {
+                name: format!("decode.{}", m.name),
+                value: xavier(&mut rng, d, m.dim, device),
+            });
             modalities.push(SideModality {
                 name: m.name.clone(),
                 dim: m.dim,
@@ -164,18 +198,33 @@ impl Mario {
             });
         }
         if modalities.is_empty() && !use_interaction {
-            anyhow::bail!("--modalities selects nothing: name at least one of {}", available.join(", "));
+            anyhow::bail!(
+                "--modalities selects nothing: name at least one of {}",
+                available.join(", ")
+            );
         }
         if config.cf == CfBackbone::Ngcf {
             for l in 0..config.cf_layers {
-                list.push(Param { name: format!("ngcf.w1.{l}"), value: xavier(&mut rng, d, d, device) });
-                list.push(Param { name: format!("ngcf.w2.{l}"), value: xavier(&mut rng, d, d, device) });
+                list.push(Param {
+                    name: format!("ngcf.w1.{l}"),
+                    value: xavier(&mut rng, d, d, device),
+                });
+                list.push(Param {
+                    name: format!("ngcf.w2.{l}"),
+                    value: xavier(&mut rng, d, d, device),
+                });
             }
         }
         let n_scored = modalities.len() + usize::from(use_interaction);
         if config.fusion == FusionKind::Fc {
-            list.push(Param { name: "fusion.fc.weight".into(), value: xavier(&mut rng, n_scored * d, d, device) });
-            list.push(Param { name: "fusion.fc.bias".into(), value: Tensor::zeros([1, d], device) });
+            list.push(Param {
+                name: "fusion.fc.weight".into(),
+                value: xavier(&mut rng, n_scored * d, d, device),
+            });
+            list.push(Param {
+                name: "fusion.fc.bias".into(),
+                value: Tensor::zeros([1, d], device),
+            });
         }
         let mut model = Self {
             config: config.clone(),
@@ -196,7 +245,12 @@ impl Mario {
         if self.config.fusion_stage == FusionStage::Early {
             return vec![INTERACTION.to_string()];
         }
-        let mut names: Vec<String> = self.graphs.modalities.iter().map(|m| m.name.clone()).collect();
+        let mut names: Vec<String> = self
+            .graphs
+            .modalities
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
         if self.use_interaction {
             names.push(INTERACTION.to_string());
         }
@@ -208,8 +262,30 @@ impl Mario {
     pub fn refresh_learnt_graphs(&mut self, params: &Params) {
         let k = self.config.knn_k;
         for m in &mut self.graphs.modalities {
-            let compressed = m.features.clone().matmul(params.get(&format!("compress.{}", m.name)).clone().inner());
+            let compressed = m
+                .features
+                .clone()
+                .matmul(params.get(&format!("compress.{}", m.name)).clone().inner());
             m.learnt_ids = knn_cosine(compressed.inner(), k).0;
+        }
+        self.rebuild_index_tensors();
+    }
+
+    /// The learnt graphs' current neighbour ids, by modality.
+    pub fn learnt_ids(&self) -> Vec<(String, Vec<i64>)> {
+        self.graphs
+            .modalities
+            .iter()
+            .map(|m| (m.name.clone(), m.learnt_ids.clone()))
+            .collect()
+    }
+
+    /// Restores neighbour ids saved by [`Mario::learnt_ids`].
+    pub fn set_learnt_ids(&mut self, saved: &[(String, Vec<i64>)]) {
+        for (name, ids) in saved {
+            if let Some(m) = self.graphs.modalities.iter_mut().find(|m| &m.name == name) {
+                m.learnt_ids = ids.clone();
+            }
         }
         self.rebuild_index_tensors();
     }
@@ -236,20 +312,27 @@ impl Mario {
         let mut finals = Vec::new();
         let mut compressed_all = Vec::new();
         for m in &self.graphs.modalities {
-            let compressed = m.features.clone().matmul(params.get(&format!("compress.{}", m.name)).clone());
+            let compressed = m
+                .features
+                .clone()
+                .matmul(params.get(&format!("compress.{}", m.name)).clone());
             let k_learnt = m.learnt_ids.len() / self.n_items;
             // Āᵐ edge weights: cosine of compressed embeddings, differentiable.
             let normed = l2_normalize_rows(compressed.clone());
             let neighbours = aggregate_rows(normed.clone(), &m.learnt, self.n_items, k_learnt);
-            let cos: Tensor<2> = (neighbours * normed.unsqueeze_dim::<3>(1)).sum_dim(2).squeeze_dim(2);
+            let cos: Tensor<2> = (neighbours * normed.unsqueeze_dim::<3>(1))
+                .sum_dim(2)
+                .squeeze_dim(2);
             let learnt_weight = activation::relu(cos) * (1.0 - lambda);
             // Gᵐ = λAᵐ + (1−λ)Āᵐ over the union of both neighbour sets (Eq. 3).
             let weight = Tensor::cat(vec![m.raw_weight.clone(), learnt_weight], 1);
             let fan = weight.dims()[1];
             // Eq. 4: Ḡ = D^{-1/2} G D^{-1/2}, D = row sums.
             let inv_sqrt_degree = weight.clone().sum_dim(1).clamp_min(1e-12).powf_scalar(-0.5);
-            let neighbour_norm: Tensor<2> =
-                inv_sqrt_degree.clone().select(0, m.all_ids.clone()).reshape([self.n_items, fan]);
+            let neighbour_norm: Tensor<2> = inv_sqrt_degree
+                .clone()
+                .select(0, m.all_ids.clone())
+                .reshape([self.n_items, fan]);
             let normalised = weight * inv_sqrt_degree * neighbour_norm;
             let mut h = compressed.clone();
             for _ in 0..self.config.item_layers {
@@ -263,7 +346,11 @@ impl Mario {
 
     /// The CF backbone over the user-item graph: (users `[U, d]`, items `[I, d]`).
     /// `extra_item` is added to the ego item embeddings first (early fusion only).
-    pub fn cf_embeddings(&self, params: &Params, extra_item: Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
+    pub fn cf_embeddings(
+        &self,
+        params: &Params,
+        extra_item: Option<Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<2>) {
         let users = params.get("user_embedding").clone();
         let mut items = params.get("item_embedding").clone();
         if let Some(extra) = extra_item {
@@ -290,7 +377,8 @@ impl Mario {
                 let mut h = ego;
                 for l in 0..self.config.cf_layers {
                     let side = self.bipartite.propagate(h.clone());
-                    let sum_part = (side.clone() + h.clone()).matmul(params.get(&format!("ngcf.w1.{l}")).clone());
+                    let sum_part = (side.clone() + h.clone())
+                        .matmul(params.get(&format!("ngcf.w1.{l}")).clone());
                     let bi_part = (side * h).matmul(params.get(&format!("ngcf.w2.{l}")).clone());
                     h = activation::leaky_relu(sum_part + bi_part, 0.2);
                     sum = sum + l2_normalize_rows(h.clone());
@@ -309,14 +397,22 @@ impl Mario {
         if self.config.fusion_stage == FusionStage::Early {
             let extra = side.into_iter().reduce(|a, b| a + b);
             let (users, items) = self.cf_embeddings(params, extra);
-            return Embeddings { users, items: vec![items], compressed };
+            return Embeddings {
+                users,
+                items: vec![items],
+                compressed,
+            };
         }
         let (users, cf_items) = self.cf_embeddings(params, None);
         let mut items = side;
         if self.use_interaction {
             items.push(cf_items);
         }
-        Embeddings { users, items, compressed }
+        Embeddings {
+            users,
+            items,
+            compressed,
+        }
     }
 
     /// The joint loss (Eq. 11) of one batch of (user, positive, negative) triples.
@@ -327,17 +423,31 @@ impl Mario {
         let pos_ids = int_tensor(pos.to_vec(), &self.device);
         let neg_ids = int_tensor(neg.to_vec(), &self.device);
         let u = emb.users.clone().select(0, user_ids.clone());
-        let gather = |ids: &Tensor<1, Int>| emb.items.iter().map(|t| t.clone().select(0, ids.clone())).collect::<Vec<_>>();
+        let gather = |ids: &Tensor<1, Int>| {
+            emb.items
+                .iter()
+                .map(|t| t.clone().select(0, ids.clone()))
+                .collect::<Vec<_>>()
+        };
         let fc = self.fc_params(params);
-        let (pos_score, _) = fuse_and_score(u.clone(), gather(&pos_ids), self.config.fusion, fc.clone());
+        let (pos_score, _) =
+            fuse_and_score(u.clone(), gather(&pos_ids), self.config.fusion, fc.clone());
         let (neg_score, _) = fuse_and_score(u, gather(&neg_ids), self.config.fusion, fc);
         // Eq. 9: BPR, as a batch mean.
         let bpr = activation::log_sigmoid(pos_score - neg_score).mean().neg();
         // L2 on the batch's ego embeddings.
         let ego_u = params.get("user_embedding").clone().select(0, user_ids);
-        let ego_p = params.get("item_embedding").clone().select(0, pos_ids.clone());
-        let ego_n = params.get("item_embedding").clone().select(0, neg_ids.clone());
-        let l2 = (ego_u.powf_scalar(2.0).sum() + ego_p.powf_scalar(2.0).sum() + ego_n.powf_scalar(2.0).sum())
+        let ego_p = params
+            .get("item_embedding")
+            .clone()
+            .select(0, pos_ids.clone());
+        let ego_n = params
+            .get("item_embedding")
+            .clone()
+            .select(0, neg_ids.clone());
+        let l2 = (ego_u.powf_scalar(2.0).sum()
+            + ego_p.powf_scalar(2.0).sum()
+            + ego_n.powf_scalar(2.0).sum())
             * (self.config.reg as f32 / (2.0 * b as f32));
         let mut total = bpr.clone() + l2.clone();
         let mut mp = None;
@@ -368,12 +478,21 @@ impl Mario {
     }
 
     fn fc_params(&self, params: &Params) -> Option<(Tensor<2>, Tensor<2>)> {
-        (self.config.fusion == FusionKind::Fc)
-            .then(|| (params.get("fusion.fc.weight").clone(), params.get("fusion.fc.bias").clone()))
+        (self.config.fusion == FusionKind::Fc).then(|| {
+            (
+                params.get("fusion.fc.weight").clone(),
+                params.get("fusion.fc.bias").clone(),
+            )
+        })
     }
 
     /// Scores `[B, I]` of every item for a batch of users, from precomputed embeddings.
-    pub fn score_users(&self, emb: &Embeddings, params: &Params, users: Tensor<1, Int>) -> Tensor<2> {
+    pub fn score_users(
+        &self,
+        emb: &Embeddings,
+        params: &Params,
+        users: Tensor<1, Int>,
+    ) -> Tensor<2> {
         let u = emb.users.clone().select(0, users);
         let [b, d] = u.dims();
         let scale = 1.0 / (d as f32).sqrt();
@@ -381,14 +500,22 @@ impl Mario {
             FusionKind::Attention => {
                 // [B, I] affinities per modality → softmax over modalities (Eq. 5) →
                 // Σ aᵐ (u·v̄ᵐ) (Eq. 6–7).
-                let affinities: Vec<Tensor<2>> =
-                    emb.items.iter().map(|v| u.clone().matmul(v.clone().transpose())).collect();
+                let affinities: Vec<Tensor<2>> = emb
+                    .items
+                    .iter()
+                    .map(|v| u.clone().matmul(v.clone().transpose()))
+                    .collect();
                 let stacked: Tensor<3> = Tensor::stack(affinities, 2);
                 let attention = activation::softmax(stacked.clone() * scale, 2);
                 (attention * stacked).sum_dim(2).squeeze_dim(2)
             }
             FusionKind::Mean => {
-                let mean = emb.items.iter().cloned().reduce(|a, b| a + b).expect("one modality")
+                let mean = emb
+                    .items
+                    .iter()
+                    .cloned()
+                    .reduce(|a, b| a + b)
+                    .expect("one modality")
                     / emb.items.len() as f32;
                 u.matmul(mean.transpose())
             }
@@ -428,15 +555,24 @@ pub fn fuse_and_score(
     let fused: Tensor<2> = match fusion {
         FusionKind::Attention => {
             let stacked: Tensor<3> = Tensor::stack(items, 1); // [B, M, d]
-            let logits: Tensor<2> =
-                (stacked.clone() * u.clone().unsqueeze_dim::<3>(1)).sum_dim(2).reshape([b, m]) / (d as f32).sqrt();
+            let logits: Tensor<2> = (stacked.clone() * u.clone().unsqueeze_dim::<3>(1))
+                .sum_dim(2)
+                .reshape([b, m])
+                / (d as f32).sqrt();
             let attention = activation::softmax(logits, 1);
-            let personalised: Tensor<2> =
-                (stacked * attention.clone().unsqueeze_dim::<3>(2)).sum_dim(1).reshape([b, d]);
+            let personalised: Tensor<2> = (stacked * attention.clone().unsqueeze_dim::<3>(2))
+                .sum_dim(1)
+                .reshape([b, d]);
             let score = (u * personalised).sum_dim(1).reshape([b]);
             return (score, Some(attention));
         }
-        FusionKind::Mean => items.into_iter().reduce(|a, b| a + b).expect("one modality") / m as f32,
+        FusionKind::Mean => {
+            items
+                .into_iter()
+                .reduce(|a, b| a + b)
+                .expect("one modality")
+                / m as f32
+        }
         FusionKind::Max => {
             let stacked: Tensor<3> = Tensor::stack(items, 1);
             stacked.max_dim(1).reshape([b, d])

@@ -2,7 +2,7 @@
 //! tensor, with its state kept here so that a checkpoint holds it exactly and
 //! `--resume` continues bit-for-bit.
 
-use burn::optim::{AdaptiveMomentumState, Adam, AdamConfig, AdamState, Optimizer};
+use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, Optimizer};
 use burn::tensor::{Gradients, Tensor};
 
 use crate::model::{Param, Params};
@@ -15,18 +15,28 @@ pub struct AdamOptimizer {
 
 impl std::fmt::Debug for AdamOptimizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdamOptimizer").field("steps", &self.steps()).finish()
+        f.debug_struct("AdamOptimizer")
+            .field("steps", &self.steps())
+            .finish()
     }
 }
 
 impl AdamOptimizer {
     pub fn new(epsilon: f64, n_params: usize) -> Self {
-        Self { adam: AdamConfig::new().with_epsilon(epsilon as f32).build(), states: vec![None; n_params] }
+        Self {
+            adam: AdamConfig::new().with_epsilon(epsilon as f32).build(),
+            states: vec![None; n_params],
+        }
     }
 
     /// Steps taken so far.
     pub fn steps(&self) -> usize {
-        self.states.iter().flatten().map(|s| s.momentum.time).max().unwrap_or(0)
+        self.states
+            .iter()
+            .flatten()
+            .map(|s| s.momentum.time)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Applies one update. `leaves` are the autodiff leaves the loss was computed from.
@@ -39,13 +49,17 @@ impl AdamOptimizer {
             .map(|((p, leaf), state)| {
                 let value = match leaf.value.grad(grads) {
                     Some(grad) => {
-                        let (value, new_state) = self.adam.step(lr, p.value.clone(), grad, state.take());
+                        let (value, new_state) =
+                            self.adam.step(lr, p.value.clone(), grad, state.take());
                         *state = new_state;
                         value
                     }
                     None => p.value.clone(),
                 };
-                Param { name: p.name.clone(), value }
+                Param {
+                    name: p.name.clone(),
+                    value,
+                }
             })
             .collect();
         Params { list }

@@ -12,19 +12,31 @@ pub struct Series {
 }
 
 /// Okabe–Ito colours (colour-blind safe).
-pub const PALETTE: [&str; 7] = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442"];
+pub const PALETTE: [&str; 7] = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+];
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders a line chart with axes, ticks and a legend.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     let (w, h) = (640.0, 380.0);
     let (left, right, top, bottom) = (70.0, 170.0, 40.0, 50.0);
-    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
-    let (mut x0, mut x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let (mut x0, mut x1) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (mut y0, mut y1) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     if all.is_empty() {
         (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
     }
@@ -83,17 +95,28 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     );
     for (i, s) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let dash = if i >= PALETTE.len() { r#" stroke-dasharray="5 3""# } else { "" };
+        let dash = if i >= PALETTE.len() {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
         let pts: Vec<String> = s
             .points
             .iter()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .map(|&(x, y)| format!("{:.2},{:.2}", px(x), py(y)))
             .collect();
-        let _ = writeln!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"/>"#, pts.join(" "));
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"/>"#,
+            pts.join(" ")
+        );
         for p in &pts {
             let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
-            let _ = writeln!(svg, r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}"/>"#);
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}"/>"#
+            );
         }
         let ly = top + 10.0 + i as f64 * 18.0;
         let _ = writeln!(
@@ -130,9 +153,18 @@ pub fn write_curves(path: &Path, history: &[serde_json::Value]) -> anyhow::Resul
         "epoch",
         "loss",
         &[
-            Series { name: "total".into(), points: get("loss", None) },
-            Series { name: "BPR".into(), points: get("bpr", None) },
-            Series { name: "MP".into(), points: get("mp", None) },
+            Series {
+                name: "total".into(),
+                points: get("loss", None),
+            },
+            Series {
+                name: "BPR".into(),
+                points: get("bpr", None),
+            },
+            Series {
+                name: "MP".into(),
+                points: get("mp", None),
+            },
         ],
     );
     let recall = line_chart(
@@ -140,12 +172,24 @@ pub fn write_curves(path: &Path, history: &[serde_json::Value]) -> anyhow::Resul
         "epoch",
         "Recall@20",
         &[
-            Series { name: "valid".into(), points: get("valid", Some("recall@20")) },
-            Series { name: "test".into(), points: get("test", Some("recall@20")) },
+            Series {
+                name: "valid".into(),
+                points: get("valid", Some("recall@20")),
+            },
+            Series {
+                name: "test".into(),
+                points: get("test", Some("recall@20")),
+            },
         ],
     );
     // Stack the two charts in one SVG.
-    let body = |svg: &str| svg.lines().skip(1).filter(|l| *l != "</svg>").collect::<Vec<_>>().join("\n");
+    let body = |svg: &str| {
+        svg.lines()
+            .skip(1)
+            .filter(|l| *l != "</svg>")
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let combined = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 640 760\" width=\"640\" height=\"760\">\n<g>{}</g>\n<g transform=\"translate(0 380)\">{}</g>\n</svg>\n",
         body(&loss),

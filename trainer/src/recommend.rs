@@ -14,8 +14,10 @@ use crate::evaluate::{Split, evaluate_with};
 
 /// Reads and validates a weights file, naming the file in any error.
 pub fn read_weights(path: &Path) -> anyhow::Result<ModelWeights> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read weights file {}", path.display()))?;
-    ModelWeights::from_bytes(&bytes).with_context(|| format!("{} is not a usable MARIO weights file", path.display()))
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read weights file {}", path.display()))?;
+    ModelWeights::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a usable MARIO weights file", path.display()))
 }
 
 /// The f32 master copy every run keeps beside `model.safetensors`.
@@ -24,7 +26,10 @@ pub const MASTER_WEIGHTS: &str = "weights-f32.safetensors";
 pub fn export_command(run: &Path, dtype: StorageDtype, out: &Path) -> anyhow::Result<()> {
     let master = run.join(MASTER_WEIGHTS);
     let weights = read_weights(&master).with_context(|| {
-        format!("--run {}: expected a finished `mario train` run directory containing {MASTER_WEIGHTS}", run.display())
+        format!(
+            "--run {}: expected a finished `mario train` run directory containing {MASTER_WEIGHTS}",
+            run.display()
+        )
     })?;
     let size = crate::export::write_model_weights(&weights, dtype, out)?;
     print_size(&size, dtype, out);
@@ -46,19 +51,32 @@ pub fn print_size(size: &SizeBreakdown, dtype: StorageDtype, path: &Path) {
     );
 }
 
-pub fn recommend_command(path: &Path, user: usize, top: usize, explain: bool, json: bool) -> anyhow::Result<()> {
+pub fn recommend_command(
+    path: &Path,
+    user: usize,
+    top: usize,
+    explain: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let weights = read_weights(path)?;
     let scorer = Scorer::new(&weights);
     let recs = scorer.recommend(user, top).with_context(|| {
-        format!("--user {user} is out of range: {} has users 0..{}", path.display(), weights.meta.n_users)
+        format!(
+            "--user {user} is out of range: {} has users 0..{}",
+            path.display(),
+            weights.meta.n_users
+        )
     })?;
     let names = &weights.meta.modalities;
     if json {
         let out: Vec<serde_json::Value> = recs
             .iter()
             .map(|r| {
-                let attention: serde_json::Map<String, serde_json::Value> =
-                    names.iter().zip(&r.attention).map(|(n, a)| (n.clone(), serde_json::json!(a))).collect();
+                let attention: serde_json::Map<String, serde_json::Value> = names
+                    .iter()
+                    .zip(&r.attention)
+                    .map(|(n, a)| (n.clone(), serde_json::json!(a)))
+                    .collect();
                 let mut v = serde_json::json!({
                     "item": r.item,
                     "score": r.score,
@@ -75,7 +93,12 @@ pub fn recommend_command(path: &Path, user: usize, top: usize, explain: bool, js
         return Ok(());
     }
     let history = weights.train_items(user);
-    println!("user {user}: {} training items; top {top} of {} items ({} fusion)", history.len(), weights.meta.n_items, weights.meta.fusion);
+    println!(
+        "user {user}: {} training items; top {top} of {} items ({} fusion)",
+        history.len(),
+        weights.meta.n_items,
+        weights.meta.fusion
+    );
     let mut header = format!("{:>4}  {:>6}  {:>9}  ", "rank", "item", "score");
     for n in names {
         let _ = write!(header, "{:>11}  ", n);
@@ -94,7 +117,12 @@ pub fn recommend_command(path: &Path, user: usize, top: usize, explain: bool, js
                 let evidence: Vec<String> = m
                     .evidence
                     .iter()
-                    .map(|ev| format!("{} \"{}\" (cos {:.2})", ev.item, weights.catalogue[ev.item as usize].title, ev.similarity))
+                    .map(|ev| {
+                        format!(
+                            "{} \"{}\" (cos {:.2})",
+                            ev.item, weights.catalogue[ev.item as usize].title, ev.similarity
+                        )
+                    })
                     .collect();
                 println!(
                     "        {:<11} weight {:>5.1}%  affinity {:>8.4}  contribution {:>8.4}  evidence: {}",
@@ -102,7 +130,11 @@ pub fn recommend_command(path: &Path, user: usize, top: usize, explain: bool, js
                     m.weight * 100.0,
                     m.affinity,
                     m.contribution,
-                    if evidence.is_empty() { "—".to_string() } else { evidence.join(", ") }
+                    if evidence.is_empty() {
+                        "—".to_string()
+                    } else {
+                        evidence.join(", ")
+                    }
                 );
             }
         }
@@ -110,7 +142,12 @@ pub fn recommend_command(path: &Path, user: usize, top: usize, explain: bool, js
     Ok(())
 }
 
-pub fn eval_command(path: &Path, data: &Path, format: Option<DatasetFormat>, split: Split) -> anyhow::Result<()> {
+pub fn eval_command(
+    path: &Path,
+    data: &Path,
+    format: Option<DatasetFormat>,
+    split: Split,
+) -> anyhow::Result<()> {
     let weights = read_weights(path)?;
     let dataset = crate::cli::load(data, format)?;
     anyhow::ensure!(
@@ -125,6 +162,11 @@ pub fn eval_command(path: &Path, data: &Path, format: Option<DatasetFormat>, spl
     );
     let report = evaluate_weights(&weights, &dataset, split)?;
     println!("{}", serde_json::to_string_pretty(&report.values)?);
+    if let Some(truth) = mario_data::read_truth(data)? {
+        for (modality, rho) in crate::planted::planted_recovery(&weights, &dataset, &truth) {
+            println!("planted {modality} preference vs mean test attention: Spearman {rho:.3}");
+        }
+    }
     Ok(())
 }
 

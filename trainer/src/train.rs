@@ -82,11 +82,20 @@ pub fn model_scores(model: &Mario, emb: &Embeddings, params: &Params, users: &[u
 }
 
 /// Evaluates the model on a split.
-pub fn evaluate_model(model: &Mario, params: &Params, dataset: &Dataset, split: Split) -> anyhow::Result<MetricsReport> {
+pub fn evaluate_model(
+    model: &Mario,
+    params: &Params,
+    dataset: &Dataset,
+    split: Split,
+) -> anyhow::Result<MetricsReport> {
     let emb = model.embeddings(params);
-    evaluate_with(dataset, split, &model.config.ks, model.config.eval_batch, |users| {
-        Ok(model_scores(model, &emb, params, users))
-    })
+    evaluate_with(
+        dataset,
+        split,
+        &model.config.ks,
+        model.config.eval_batch,
+        |users| Ok(model_scores(model, &emb, params, users)),
+    )
 }
 
 fn report_json(r: &MetricsReport) -> serde_json::Value {
@@ -100,7 +109,9 @@ fn report_json(r: &MetricsReport) -> serde_json::Value {
 }
 
 fn bar_style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 /// Trains MARIO on `dataset` into `run_dir`.
@@ -112,7 +123,8 @@ pub fn train(
     options: &RunOptions,
 ) -> anyhow::Result<RunSummary> {
     config.validate()?;
-    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
     let device = &backend.device;
     let (mut model, mut params) = Mario::new(dataset, config, device)?;
     let names: Vec<String> = params.list.iter().map(|p| p.name.clone()).collect();
@@ -130,6 +142,7 @@ pub fn train(
         seconds_evaluating: 0.0,
         evaluations: 0,
         learnt_ids: Vec::new(),
+        best_learnt_ids: Vec::new(),
         adam_time: vec![None; params.list.len()],
     };
     let mut best = params.clone();
@@ -145,12 +158,7 @@ pub fn train(
         params = loaded.params;
         best = loaded.best;
         optim.restore(loaded.adam);
-        for (name, ids) in &state.learnt_ids {
-            if let Some(m) = model.graphs.modalities.iter_mut().find(|m| &m.name == name) {
-                m.learnt_ids = ids.clone();
-            }
-        }
-        model.rebuild_index_tensors();
+        model.set_learnt_ids(&state.learnt_ids);
     }
 
     let pairs = training_pairs(dataset);
@@ -168,7 +176,10 @@ pub fn train(
     let mut epochs_this_run = 0;
 
     while state.epochs_done < config.epochs && state.evals_without_improvement < config.patience {
-        if options.stop_after_epochs.is_some_and(|n| epochs_this_run >= n) {
+        if options
+            .stop_after_epochs
+            .is_some_and(|n| epochs_this_run >= n)
+        {
             break;
         }
         let epoch = state.epochs_done;
@@ -186,7 +197,9 @@ pub fn train(
             let pos: Vec<i64> = batch.iter().map(|&(_, i)| i as i64).collect();
             let neg: Vec<i64> = batch
                 .iter()
-                .map(|&(u, _)| sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64)
+                .map(|&(u, _)| {
+                    sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64
+                })
                 .collect();
             let leaves = params.to_autodiff();
             let loss = model.loss(&leaves, &users, &pos, &neg);
@@ -230,6 +243,7 @@ pub fn train(
                 state.best_test = Some(report_json(&test));
                 state.evals_without_improvement = 0;
                 best = params.clone();
+                state.best_learnt_ids = model.learnt_ids();
             } else {
                 state.evals_without_improvement += 1;
             }
@@ -246,18 +260,27 @@ pub fn train(
                 "loss {:.4} · valid R@20 {:.4} (best {:.4} @ {})",
                 loss_sum / nb,
                 recall,
-                state.best_valid.as_ref().and_then(|b| b["recall@20"].as_f64()).unwrap_or(0.0),
+                state
+                    .best_valid
+                    .as_ref()
+                    .and_then(|b| b["recall@20"].as_f64())
+                    .unwrap_or(0.0),
                 state.best_epoch.unwrap_or(0)
             ));
-            state.learnt_ids =
-                model.graphs.modalities.iter().map(|m| (m.name.clone(), m.learnt_ids.clone())).collect();
-            state.adam_time = optim.states.iter().map(|s| s.as_ref().map(|s| s.momentum.time)).collect();
+            state.learnt_ids = model.learnt_ids();
+            state.adam_time = optim
+                .states
+                .iter()
+                .map(|s| s.as_ref().map(|s| s.momentum.time))
+                .collect();
             checkpoint::save(&checkpoint_path, &state, &params, &best, &optim)?;
             write_history(run_dir, &state.history)?;
         }
     }
     epoch_bar.finish_and_clear();
     batch_bar.finish_and_clear();
+    // The best parameters go with the graphs they were evaluated on.
+    model.set_learnt_ids(&state.best_learnt_ids);
 
     let metrics = json!({
         "backend": backend.name,
@@ -274,12 +297,26 @@ pub fn train(
     });
     crate::io::write_json(&run_dir.join("metrics.json"), &metrics)?;
     crate::plot::write_curves(&run_dir.join("curves.svg"), &state.history)?;
-    let summary = RunSummary { metrics, model, best_params: best, run_dir: run_dir.to_path_buf() };
+    let summary = RunSummary {
+        metrics,
+        model,
+        best_params: best,
+        run_dir: run_dir.to_path_buf(),
+    };
     if !options.skip_export && state.best_epoch.is_some() {
         // The f32 master copy (for `mario export`) and the browser's f16 file.
-        let weights = crate::export::build_weights(&summary, dataset, mario_shared::StorageDtype::F32);
-        crate::export::write_model_weights(&weights, mario_shared::StorageDtype::F32, &run_dir.join(crate::recommend::MASTER_WEIGHTS))?;
-        crate::export::write_model_weights(&weights, mario_shared::StorageDtype::F16, &run_dir.join("model.safetensors"))?;
+        let weights =
+            crate::export::build_weights(&summary, dataset, mario_shared::StorageDtype::F32);
+        crate::export::write_model_weights(
+            &weights,
+            mario_shared::StorageDtype::F32,
+            &run_dir.join(crate::recommend::MASTER_WEIGHTS),
+        )?;
+        crate::export::write_model_weights(
+            &weights,
+            mario_shared::StorageDtype::F16,
+            &run_dir.join("model.safetensors"),
+        )?;
     }
     Ok(summary)
 }
