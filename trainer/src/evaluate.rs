@@ -52,25 +52,15 @@ pub fn evaluate_with(
             chunk.len(),
             n_items
         );
-        let partial = chunk
+        // Top-K in parallel, accumulated in user order so sums are deterministic.
+        let ranked: Vec<Vec<u32>> = chunk
             .par_iter()
             .zip(scores.par_chunks(n_items))
-            .fold(
-                || MetricsAccumulator::new(ks),
-                |mut local, (&u, row)| {
-                    let ranked = top_k_excluding(row, &dataset.train[u as usize], max_k);
-                    local.add(&ranked, &relevant[u as usize]);
-                    local
-                },
-            )
-            .reduce(
-                || MetricsAccumulator::new(ks),
-                |mut a, b| {
-                    a.merge(&b);
-                    a
-                },
-            );
-        acc.merge(&partial);
+            .map(|(&u, row)| top_k_excluding(row, &dataset.train[u as usize], max_k))
+            .collect();
+        for (&u, ranked) in chunk.iter().zip(&ranked) {
+            acc.add(ranked, &relevant[u as usize]);
+        }
     }
     Ok(acc.finish())
 }

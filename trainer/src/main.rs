@@ -21,6 +21,8 @@ mod planted;
 mod plot;
 mod recommend;
 mod train;
+#[cfg(test)]
+mod training_tests;
 
 use clap::Parser;
 

@@ -49,7 +49,7 @@ pub struct RunOptions {
 }
 
 /// The (user, item) training pairs in a fixed order.
-fn training_pairs(dataset: &Dataset) -> Vec<(u32, u32)> {
+pub fn training_pairs(dataset: &Dataset) -> Vec<(u32, u32)> {
     dataset
         .train
         .iter()
@@ -73,6 +73,65 @@ fn sample_negative(rng: &mut ChaCha8Rng, train: &[u32], n_items: usize) -> u32 {
             return j;
         }
     }
+}
+
+/// Summed batch losses of one epoch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpochLosses {
+    pub total: f64,
+    pub bpr: f64,
+    pub mp: f64,
+}
+
+/// One epoch of BPR training with uniform negatives: shuffles the training pairs
+/// with the epoch's random stream and takes one Adam step per batch.
+pub fn train_epoch(
+    model: &Mario,
+    params: &mut Params,
+    optim: &mut AdamOptimizer,
+    dataset: &Dataset,
+    pairs: &[(u32, u32)],
+    epoch: usize,
+    batch_bar: &ProgressBar,
+) -> anyhow::Result<EpochLosses> {
+    let config = &model.config;
+    let mut rng = epoch_rng(config.seed, epoch);
+    let mut order = pairs.to_vec();
+    order.shuffle(&mut rng);
+    let mut sums = EpochLosses::default();
+    for batch in order.chunks(config.batch_size) {
+        let users: Vec<i64> = batch.iter().map(|&(u, _)| u as i64).collect();
+        let pos: Vec<i64> = batch.iter().map(|&(_, i)| i as i64).collect();
+        let neg: Vec<i64> = batch
+            .iter()
+            .map(|&(u, _)| sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64)
+            .collect();
+        let leaves = params.to_autodiff();
+        let loss = model.loss(&leaves, &users, &pos, &neg);
+        let grads = loss.total.backward();
+        *params = optim.step(config.lr, params, &leaves, &grads);
+        let total = to_f32(loss.total.inner())[0] as f64;
+        anyhow::ensure!(
+            total.is_finite(),
+            "the loss became {total} at epoch {epoch}: lower --lr or check the features for extreme values"
+        );
+        sums.total += total;
+        sums.bpr += to_f32(loss.bpr.inner())[0] as f64;
+        if let Some(mp) = loss.mp {
+            sums.mp += to_f32(mp.inner())[0] as f64;
+        }
+        batch_bar.inc(1);
+        batch_bar.set_message(format!("loss {total:.4}"));
+    }
+    Ok(sums)
+}
+
+/// Peak resident memory of this process in MiB (Linux; `None` elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Scores every item for a batch of users with the model's final embeddings.
@@ -187,37 +246,9 @@ pub fn train(
         if epoch > 0 && epoch % config.knn_refresh_epochs == 0 {
             model.refresh_learnt_graphs(&params);
         }
-        let mut rng = epoch_rng(config.seed, epoch);
-        let mut order = pairs.clone();
-        order.shuffle(&mut rng);
         batch_bar.reset();
-        let (mut loss_sum, mut bpr_sum, mut mp_sum) = (0.0f64, 0.0f64, 0.0f64);
-        for batch in order.chunks(config.batch_size) {
-            let users: Vec<i64> = batch.iter().map(|&(u, _)| u as i64).collect();
-            let pos: Vec<i64> = batch.iter().map(|&(_, i)| i as i64).collect();
-            let neg: Vec<i64> = batch
-                .iter()
-                .map(|&(u, _)| {
-                    sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64
-                })
-                .collect();
-            let leaves = params.to_autodiff();
-            let loss = model.loss(&leaves, &users, &pos, &neg);
-            let grads = loss.total.backward();
-            params = optim.step(config.lr, &params, &leaves, &grads);
-            let total = to_f32(loss.total.inner())[0] as f64;
-            anyhow::ensure!(
-                total.is_finite(),
-                "the loss became {total} at epoch {epoch}: lower --lr or check the features for extreme values"
-            );
-            loss_sum += total;
-            bpr_sum += to_f32(loss.bpr.inner())[0] as f64;
-            if let Some(mp) = loss.mp {
-                mp_sum += to_f32(mp.inner())[0] as f64;
-            }
-            batch_bar.inc(1);
-            batch_bar.set_message(format!("loss {:.4}", total));
-        }
+        let losses = train_epoch(&model, &mut params, &mut optim, dataset, &pairs, epoch, &batch_bar)?;
+        let (loss_sum, bpr_sum, mp_sum) = (losses.total, losses.bpr, losses.mp);
         state.seconds_training += started.elapsed().as_secs_f64();
         state.epochs_done += 1;
         epochs_this_run += 1;
@@ -291,6 +322,7 @@ pub fn train(
         "seconds_per_epoch": state.seconds_training / state.epochs_done.max(1) as f64,
         "seconds_per_eval": state.seconds_evaluating / (2 * state.evaluations).max(1) as f64,
         "parameters": params.count(),
+        "peak_rss_mib": peak_rss_mib(),
         "config": config,
         "valid": state.best_valid,
         "test": state.best_test,

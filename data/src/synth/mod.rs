@@ -59,11 +59,11 @@ const BLOCK: usize = 8;
 /// Nuisance latent dimension mixed into each feature matrix.
 const NUISANCE: usize = 8;
 /// Norm of item jitter around its factor combination.
-const ITEM_JITTER: [f32; 3] = [0.7, 0.7, 0.35];
+const ITEM_JITTER: [f32; 3] = [0.4, 0.4, 0.35];
 /// Norm of user jitter around the taste's factor combination.
 const USER_JITTER: [f32; 3] = [0.7, 0.7, 0.35];
 /// Softmax temperature per modality (a factor mismatch costs about 1/T nats).
-const TEMPERATURE: [f32; 3] = [0.3, 0.3, 0.4];
+const TEMPERATURE: [f32; 3] = [0.2, 0.2, 0.4];
 /// Log-normal sigma of item popularity.
 const POP_SIGMA: f32 = 0.7;
 /// Exponent of popularity in the choice probability.
@@ -73,7 +73,10 @@ const ACTIVITY_SIGMA: f32 = 1.0;
 /// Minimum interactions per user (5-core).
 const MIN_PER_USER: usize = 5;
 /// Std of the isotropic feature noise (the projected signal has std ≈ 1.6–1.8).
-const FEATURE_NOISE: f32 = 1.0;
+const FEATURE_NOISE: f32 = 0.5;
+/// Dirichlet concentration of the planted modality preferences (< 1: most users lean
+/// clearly towards one modality).
+const PREFERENCE_ALPHA: f64 = 1.0;
 /// Items per interaction community.
 const ITEMS_PER_COMMUNITY: usize = 40;
 /// Modality names, in `truth.json` order.
@@ -373,7 +376,7 @@ fn build_world(cfg: Config, seed: u64) -> World {
 
     // Users: preference and tastes.
     let mut rng = rng_stream(seed, 3);
-    let dirichlet = Dirichlet::new([1.0f64; 3]).expect("valid Dirichlet parameters");
+    let dirichlet = Dirichlet::new([PREFERENCE_ALPHA; 3]).expect("valid Dirichlet parameters");
     let mut pref = Vec::with_capacity(n_users);
     let mut taste: [Vec<Latent>; 3] = Default::default();
     for _ in 0..n_users {
