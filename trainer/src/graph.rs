@@ -28,7 +28,7 @@ pub fn knn_cosine(x: Tensor<2>, k: usize) -> (Vec<i64>, Vec<f32>) {
     let mut start = 0;
     while start < n {
         let end = (start + KNN_BLOCK_ROWS).min(n);
-        let block = normed.clone().slice([start..end]);
+        let block = normed.clone().narrow(0, start, end - start);
         let similarity = block.matmul(transposed.clone());
         let (values, indices) = similarity.topk_with_indices(k, 1);
         sims.extend(to_f32(values));

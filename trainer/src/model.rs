@@ -50,10 +50,6 @@ impl Params {
             .value
     }
 
-    pub fn try_get(&self, name: &str) -> Option<&Tensor<2>> {
-        self.list.iter().find(|p| p.name == name).map(|p| &p.value)
-    }
-
     /// Leaves that require gradients, for one training step.
     pub fn to_autodiff(&self) -> Params {
         Params {
@@ -90,7 +86,6 @@ fn xavier(rng: &mut ChaCha8Rng, rows: usize, cols: usize, device: &Device) -> Te
 #[derive(Debug, Clone)]
 pub struct SideModality {
     pub name: String,
-    pub dim: usize,
     /// `[I, dₘ]`.
     pub features: Tensor<2>,
     /// Neighbours of `Aᵐ` (`[I·k]`) and λ-weighted cosines `λ·sᵐ` (`[I, k]`).
@@ -188,7 +183,6 @@ impl Mario {
             });
             modalities.push(SideModality {
                 name: m.name.clone(),
-                dim: m.dim,
                 features,
                 learnt_ids: raw_ids.clone(),
                 learnt: int_tensor(Vec::new(), device),
@@ -386,8 +380,8 @@ impl Mario {
                 sum / (self.config.cf_layers as f32 + 1.0)
             }
         };
-        let users = out.clone().slice([0..self.n_users]);
-        let items = out.slice([self.n_users..self.n_users + self.n_items]);
+        let users = out.clone().narrow(0, 0, self.n_users);
+        let items = out.narrow(0, self.n_users, self.n_items);
         (users, items)
     }
 

@@ -7,7 +7,7 @@
 //! - `checkpoint.safetensors` — everything needed for `--resume`;
 //! - `model.safetensors` — the compact weights of the best epoch (f16).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -33,7 +33,6 @@ pub struct RunSummary {
     pub metrics: serde_json::Value,
     pub model: Mario,
     pub best_params: Params,
-    pub run_dir: PathBuf,
 }
 
 /// Options of one `mario train` invocation that are not hyperparameters.
@@ -81,6 +80,7 @@ pub struct EpochLosses {
     pub total: f64,
     pub bpr: f64,
     pub mp: f64,
+    pub l2: f64,
 }
 
 /// One epoch of BPR training with uniform negatives: shuffles the training pairs
@@ -104,7 +104,9 @@ pub fn train_epoch(
         let pos: Vec<i64> = batch.iter().map(|&(_, i)| i as i64).collect();
         let neg: Vec<i64> = batch
             .iter()
-            .map(|&(u, _)| sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64)
+            .map(|&(u, _)| {
+                sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64
+            })
             .collect();
         let leaves = params.to_autodiff();
         let loss = model.loss(&leaves, &users, &pos, &neg);
@@ -117,6 +119,7 @@ pub fn train_epoch(
         );
         sums.total += total;
         sums.bpr += to_f32(loss.bpr.inner())[0] as f64;
+        sums.l2 += to_f32(loss.l2.inner())[0] as f64;
         if let Some(mp) = loss.mp {
             sums.mp += to_f32(mp.inner())[0] as f64;
         }
@@ -243,11 +246,19 @@ pub fn train(
         }
         let epoch = state.epochs_done;
         let started = Instant::now();
-        if epoch > 0 && epoch % config.knn_refresh_epochs == 0 {
+        if epoch > 0 && epoch.is_multiple_of(config.knn_refresh_epochs) {
             model.refresh_learnt_graphs(&params);
         }
         batch_bar.reset();
-        let losses = train_epoch(&model, &mut params, &mut optim, dataset, &pairs, epoch, &batch_bar)?;
+        let losses = train_epoch(
+            &model,
+            &mut params,
+            &mut optim,
+            dataset,
+            &pairs,
+            epoch,
+            &batch_bar,
+        )?;
         let (loss_sum, bpr_sum, mp_sum) = (losses.total, losses.bpr, losses.mp);
         state.seconds_training += started.elapsed().as_secs_f64();
         state.epochs_done += 1;
@@ -255,7 +266,8 @@ pub fn train(
         epoch_bar.set_position(state.epochs_done as u64);
         let nb = n_batches.max(1) as f64;
 
-        if state.epochs_done % config.eval_every == 0 || state.epochs_done == config.epochs {
+        if state.epochs_done.is_multiple_of(config.eval_every) || state.epochs_done == config.epochs
+        {
             let eval_started = Instant::now();
             let valid = evaluate_model(&model, &params, dataset, Split::Valid)?;
             let test = evaluate_model(&model, &params, dataset, Split::Test)?;
@@ -283,6 +295,7 @@ pub fn train(
                 "loss": loss_sum / nb,
                 "bpr": bpr_sum / nb,
                 "mp": mp_sum / nb,
+                "l2": losses.l2 / nb,
                 "valid": report_json(&valid),
                 "test": report_json(&test),
                 "seconds_training": state.seconds_training,
@@ -333,7 +346,6 @@ pub fn train(
         metrics,
         model,
         best_params: best,
-        run_dir: run_dir.to_path_buf(),
     };
     if !options.skip_export && state.best_epoch.is_some() {
         // The f32 master copy (for `mario export`) and the browser's f16 file.
