@@ -65,7 +65,9 @@ struct Row {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for preset_name in &args.presets {
-        let preset: Preset = preset_name.parse().map_err(|e| anyhow::anyhow!("--presets: {e}"))?;
+        let preset: Preset = preset_name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--presets: {e}"))?;
         let dir = dataset_dir(&args.cache, preset)?;
         let dataset = crate::cli::load(&dir, None)?;
         for backend_name in &args.backends {
@@ -82,7 +84,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
             };
             eprintln!("{preset} on {} [{}] …", backend.name, backend.adapter);
-            let config = TrainConfig { lr: 5e-3, ..TrainConfig::default() };
+            let config = TrainConfig {
+                lr: 5e-3,
+                ..TrainConfig::default()
+            };
             let started = Instant::now();
             let (mut model, mut params) = Mario::new(&dataset, &config, &backend.device)?;
             let build_s = started.elapsed().as_secs_f64();
@@ -90,23 +95,48 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let pairs = training_pairs(&dataset);
             // Warm-up: compile kernels (wgpu) and touch every code path once.
             let hidden = ProgressBar::hidden();
-            train_epoch(&model, &mut params, &mut optim, &dataset, &pairs[..pairs.len().min(config.batch_size)], 0, &hidden)?;
+            train_epoch(
+                &model,
+                &mut params,
+                &mut optim,
+                &dataset,
+                &pairs[..pairs.len().min(config.batch_size)],
+                0,
+                &hidden,
+            )?;
             evaluate_model(&model, &params, &dataset, Split::Valid)?;
             let started = Instant::now();
             model.refresh_learnt_graphs(&params);
             let knn_s = started.elapsed().as_secs_f64();
             let started = Instant::now();
             for epoch in 0..args.epochs.max(1) {
-                train_epoch(&model, &mut params, &mut optim, &dataset, &pairs, epoch, &hidden)?;
+                train_epoch(
+                    &model,
+                    &mut params,
+                    &mut optim,
+                    &dataset,
+                    &pairs,
+                    epoch,
+                    &hidden,
+                )?;
             }
             let epoch_s = started.elapsed().as_secs_f64() / args.epochs.max(1) as f64;
             let started = Instant::now();
             evaluate_model(&model, &params, &dataset, Split::Valid)?;
             let eval_s = started.elapsed().as_secs_f64();
-            rows.push(Row { preset: preset.to_string(), backend: backend.adapter.clone(), build_s, knn_s, epoch_s, eval_s });
+            rows.push(Row {
+                preset: preset.to_string(),
+                backend: backend.adapter.clone(),
+                build_s,
+                knn_s,
+                epoch_s,
+                eval_s,
+            });
         }
     }
-    println!("| preset | backend | build (raw kNN) s | kNN rebuild s | epoch s | full-ranking eval s | eval / epoch |");
+    println!(
+        "| preset | backend | build (raw kNN) s | kNN rebuild s | epoch s | full-ranking eval s | eval / epoch |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
@@ -137,7 +167,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let exe = std::env::current_exe().context("cannot locate the mario executable")?;
         let started = Instant::now();
         let status = std::process::Command::new(exe)
-            .args(["train", "--backend", "cpu", "--epochs", "1", "--quiet", "--data"])
+            .args([
+                "train",
+                "--backend",
+                "cpu",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--data",
+            ])
             .arg(&dir)
             .arg("--out")
             .arg(&run_dir)

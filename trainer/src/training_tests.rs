@@ -31,37 +31,73 @@ fn demo() -> &'static Demo {
         let dir = tempfile::tempdir().expect("tempdir");
         mario_data::generate(Preset::Demo, 7, dir.path()).expect("demo generates");
         let dataset = mario_data::load_dataset(dir.path(), None).expect("demo loads");
-        let truth = mario_data::read_truth(dir.path()).expect("truth reads").expect("truth exists");
-        Demo { _dir: dir, dataset, truth }
+        let truth = mario_data::read_truth(dir.path())
+            .expect("truth reads")
+            .expect("truth exists");
+        Demo {
+            _dir: dir,
+            dataset,
+            truth,
+        }
     })
 }
 
 /// The demo's training recipe: the paper's defaults with lr 5e-3 (its setting for
 /// the smaller datasets).
 fn demo_config() -> TrainConfig {
-    TrainConfig { lr: 5e-3, epochs: 60, patience: 10, ..TrainConfig::default() }
+    TrainConfig {
+        lr: 5e-3,
+        epochs: 60,
+        patience: 10,
+        ..TrainConfig::default()
+    }
 }
 
 fn run(config: &TrainConfig, dir: &Path) -> RunSummary {
     let backend = backend::select(BackendChoice::Cpu).unwrap();
-    train(&demo().dataset, config, &backend, dir, &RunOptions { quiet: true, ..Default::default() }).expect("training runs")
+    train(
+        &demo().dataset,
+        config,
+        &backend,
+        dir,
+        &RunOptions {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .expect("training runs")
 }
 
 fn test_recall(summary: &RunSummary) -> f64 {
-    summary.metrics["test"]["recall@20"].as_f64().expect("test recall@20")
+    summary.metrics["test"]["recall@20"]
+        .as_f64()
+        .expect("test recall@20")
 }
 
 #[test]
 fn resume_continues_exactly() {
-    let config = TrainConfig { epochs: 4, patience: 100, ..demo_config() };
+    let config = TrainConfig {
+        epochs: 4,
+        patience: 100,
+        ..demo_config()
+    };
     let backend = backend::select(BackendChoice::Cpu).unwrap();
     let whole = tempfile::tempdir().unwrap();
     let split = tempfile::tempdir().unwrap();
-    let quiet = RunOptions { quiet: true, ..Default::default() };
+    let quiet = RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
     let a = train(&demo().dataset, &config, &backend, whole.path(), &quiet).unwrap();
-    let first = RunOptions { stop_after_epochs: Some(2), ..quiet.clone() };
+    let first = RunOptions {
+        stop_after_epochs: Some(2),
+        ..quiet.clone()
+    };
     train(&demo().dataset, &config, &backend, split.path(), &first).unwrap();
-    let resumed = RunOptions { resume: true, ..quiet };
+    let resumed = RunOptions {
+        resume: true,
+        ..quiet
+    };
     let b = train(&demo().dataset, &config, &backend, split.path(), &resumed).unwrap();
     assert_eq!(a.metrics["epochs_run"], 4);
     assert_eq!(a.metrics["valid"], b.metrics["valid"]);
@@ -76,20 +112,41 @@ fn resume_continues_exactly() {
             })
             .collect()
     };
-    assert_eq!(strip_time(history(whole.path())), strip_time(history(split.path())));
-    for name in ["metrics.json", "history.jsonl", "curves.svg", "checkpoint.safetensors", "model.safetensors"] {
+    assert_eq!(
+        strip_time(history(whole.path())),
+        strip_time(history(split.path()))
+    );
+    for name in [
+        "metrics.json",
+        "history.jsonl",
+        "curves.svg",
+        "checkpoint.safetensors",
+        "model.safetensors",
+    ] {
         assert!(whole.path().join(name).exists(), "{name} written");
     }
 }
 
 #[test]
 fn same_seed_same_metrics() {
-    let config = TrainConfig { epochs: 2, ..demo_config() };
+    let config = TrainConfig {
+        epochs: 2,
+        ..demo_config()
+    };
     let a = run(&config, tempfile::tempdir().unwrap().path());
     let b = run(&config, tempfile::tempdir().unwrap().path());
     assert_eq!(a.metrics["test"], b.metrics["test"]);
-    let c = run(&TrainConfig { seed: config.seed + 1, ..config }, tempfile::tempdir().unwrap().path());
-    assert_ne!(a.metrics["test"], c.metrics["test"], "a different seed changes the run");
+    let c = run(
+        &TrainConfig {
+            seed: config.seed + 1,
+            ..config
+        },
+        tempfile::tempdir().unwrap().path(),
+    );
+    assert_ne!(
+        a.metrics["test"], c.metrics["test"],
+        "a different seed changes the run"
+    );
 }
 
 /// A few batches on burn-wgpu (lavapipe on a machine without a GPU) give the same
@@ -101,7 +158,10 @@ fn wgpu_training_matches_cpu() {
     );
     let cpu = backend::select(BackendChoice::Cpu).unwrap();
     let dataset = &demo().dataset;
-    let config = TrainConfig { batch_size: 256, ..demo_config() };
+    let config = TrainConfig {
+        batch_size: 256,
+        ..demo_config()
+    };
     let pairs = training_pairs(dataset);
     let losses = |b: &backend::Backend| -> Vec<f64> {
         let (model, mut params) = Mario::new(dataset, &config, &b.device).unwrap();
@@ -109,15 +169,32 @@ fn wgpu_training_matches_cpu() {
         (0..3)
             .map(|step| {
                 let batch = &pairs[step * 256..(step + 1) * 256];
-                train_epoch(&model, &mut params, &mut optim, dataset, batch, step, &ProgressBar::hidden()).unwrap().total
+                train_epoch(
+                    &model,
+                    &mut params,
+                    &mut optim,
+                    dataset,
+                    batch,
+                    step,
+                    &ProgressBar::hidden(),
+                )
+                .unwrap()
+                .total
             })
             .collect()
     };
     let (on_cpu, on_wgpu) = (losses(&cpu), losses(&wgpu));
     for (c, g) in on_cpu.iter().zip(&on_wgpu) {
-        assert!((c - g).abs() <= 1e-3 * c.abs().max(1.0), "cpu {c} vs wgpu {g} ({})", wgpu.adapter);
+        assert!(
+            (c - g).abs() <= 1e-3 * c.abs().max(1.0),
+            "cpu {c} vs wgpu {g} ({})",
+            wgpu.adapter
+        );
     }
-    assert!(on_cpu[2] < on_cpu[0], "the loss decreases over the first steps: {on_cpu:?}");
+    assert!(
+        on_cpu[2] < on_cpu[0],
+        "the loss decreases over the first steps: {on_cpu:?}"
+    );
 }
 
 /// The quality bars of the trainer issue, measured on the demo catalogue with one
@@ -128,16 +205,44 @@ fn demo_quality_recovery_quantisation_and_scorer_agreement() {
     let work = tempfile::tempdir().unwrap();
     let config = demo_config();
     let mario = run(&config, &work.path().join("mario"));
-    let lightgcn = run(&TrainConfig { modalities: vec!["interaction".into()], ..config.clone() }, &work.path().join("lightgcn"));
-    let mario_bprmf = run(&TrainConfig { cf: CfBackbone::Bprmf, ..config.clone() }, &work.path().join("mario-bprmf"));
+    let lightgcn = run(
+        &TrainConfig {
+            modalities: vec!["interaction".into()],
+            ..config.clone()
+        },
+        &work.path().join("lightgcn"),
+    );
+    let mario_bprmf = run(
+        &TrainConfig {
+            cf: CfBackbone::Bprmf,
+            ..config.clone()
+        },
+        &work.path().join("mario-bprmf"),
+    );
     let bprmf = run(
-        &TrainConfig { cf: CfBackbone::Bprmf, modalities: vec!["interaction".into()], ..config.clone() },
+        &TrainConfig {
+            cf: CfBackbone::Bprmf,
+            modalities: vec!["interaction".into()],
+            ..config.clone()
+        },
         &work.path().join("bprmf"),
     );
-    let popularity = evaluate_popularity(&d.dataset, Split::Test, &[20]).unwrap().get("recall@20");
-    let (m, l, mb, b) = (test_recall(&mario), test_recall(&lightgcn), test_recall(&mario_bprmf), test_recall(&bprmf));
-    eprintln!("test recall@20: popularity {popularity:.4}, MARIO {m:.4}, LightGCN {l:.4}, MARIO(BPRMF) {mb:.4}, BPRMF {b:.4}");
-    assert!(m >= 1.5 * popularity, "MARIO {m} vs popularity {popularity}");
+    let popularity = evaluate_popularity(&d.dataset, Split::Test, &[20])
+        .unwrap()
+        .get("recall@20");
+    let (m, l, mb, b) = (
+        test_recall(&mario),
+        test_recall(&lightgcn),
+        test_recall(&mario_bprmf),
+        test_recall(&bprmf),
+    );
+    eprintln!(
+        "test recall@20: popularity {popularity:.4}, MARIO {m:.4}, LightGCN {l:.4}, MARIO(BPRMF) {mb:.4}, BPRMF {b:.4}"
+    );
+    assert!(
+        m >= 1.5 * popularity,
+        "MARIO {m} vs popularity {popularity}"
+    );
     assert!(m >= 1.10 * l, "MARIO {m} vs LightGCN {l}");
     assert!(mb > b, "MARIO(BPRMF) {mb} vs BPRMF {b}");
 
@@ -150,20 +255,33 @@ fn demo_quality_recovery_quantisation_and_scorer_agreement() {
     for (row, &u) in burn_scores.chunks(d.dataset.n_items).zip(&users) {
         let reference = scorer.score_all(weights.user_vector(u as usize).unwrap());
         for (a, b) in row.iter().zip(&reference) {
-            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "user {u}: burn {a} vs scorer {b}");
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "user {u}: burn {a} vs scorer {b}"
+            );
         }
     }
 
     // Quantisation loss, measured through the file format.
-    let f32_recall = evaluate_weights(&weights, &d.dataset, Split::Test).unwrap().get("recall@20");
-    assert!((f32_recall - m).abs() < 1e-9, "the exported f32 file reproduces the run's test recall");
+    let f32_recall = evaluate_weights(&weights, &d.dataset, Split::Test)
+        .unwrap()
+        .get("recall@20");
+    assert!(
+        (f32_recall - m).abs() < 1e-9,
+        "the exported f32 file reproduces the run's test recall"
+    );
     for (dtype, tolerance) in [(StorageDtype::F16, 0.005), (StorageDtype::Int8, 0.02)] {
         let mut w = weights.clone();
         w.meta.dtype = dtype;
         let decoded = ModelWeights::from_bytes(&w.to_bytes().unwrap()).unwrap();
-        let r = evaluate_weights(&decoded, &d.dataset, Split::Test).unwrap().get("recall@20");
+        let r = evaluate_weights(&decoded, &d.dataset, Split::Test)
+            .unwrap()
+            .get("recall@20");
         let relative = (r - f32_recall).abs() / f32_recall;
-        eprintln!("{dtype}: recall@20 {r:.5} vs f32 {f32_recall:.5} ({:.3}% relative)", relative * 100.0);
+        eprintln!(
+            "{dtype}: recall@20 {r:.5} vs f32 {f32_recall:.5} ({:.3}% relative)",
+            relative * 100.0
+        );
         assert!(relative <= tolerance, "{dtype}: {relative}");
     }
 
