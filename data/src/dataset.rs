@@ -128,15 +128,7 @@ pub struct DatasetStats {
 }
 
 fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    mario_shared::format::thousands(n as u64)
 }
 
 impl fmt::Display for DatasetStats {

@@ -9,6 +9,7 @@
 //! Compiles natively and for `wasm32-unknown-unknown`.
 
 pub mod catalogue;
+pub mod format;
 
 pub use catalogue::{ItemInfo, PictureDescriptor};
 pub mod metrics;

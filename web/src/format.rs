@@ -18,18 +18,7 @@ pub fn modality_color(name: &str, index: usize) -> &'static str {
     }
 }
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use mario_shared::format::thousands;
 
 /// Human-readable byte count (`1.5 MB`, decimal units as browsers show downloads).
 pub fn bytes(n: u64) -> String {

@@ -338,6 +338,40 @@ impl Factors {
 /// Dims carrying signal per modality (visual 3 blocks, textual 2, interaction all).
 const SIGNAL_DIMS: [usize; 3] = [3 * BLOCK, 2 * BLOCK, K];
 
+/// A random factor combination and community, and the jittered latent of each
+/// modality around them. Items and user tastes are drawn the same way (and in the
+/// same order of random draws).
+fn draw_point(
+    rng: &mut ChaCha8Rng,
+    cfg: &Config,
+    factors: &Factors,
+    jitter_norm: [f32; 3],
+) -> (ItemFactors, [Latent; 3]) {
+    let f = ItemFactors {
+        palette: rng.random_range(0..PALETTES.len()),
+        shape: rng.random_range(0..SHAPES.len()),
+        pattern: rng.random_range(0..PATTERNS.len()),
+        category: rng.random_range(0..cfg.vocab.categories.len()),
+        style: rng.random_range(0..cfg.vocab.styles.len()),
+    };
+    let community = rng.random_range(0..factors.community.len());
+    let latents = [
+        add(
+            &factors.visual(&f),
+            &jitter(rng, SIGNAL_DIMS[0], jitter_norm[0]),
+        ),
+        add(
+            &factors.textual(&f),
+            &jitter(rng, SIGNAL_DIMS[1], jitter_norm[1]),
+        ),
+        add(
+            &factors.community[community],
+            &jitter(rng, SIGNAL_DIMS[2], jitter_norm[2]),
+        ),
+    ];
+    (f, latents)
+}
+
 fn build_world(cfg: Config, seed: u64) -> World {
     let n_items = cfg.n_items;
     let n_users = cfg.n_users;
@@ -350,26 +384,10 @@ fn build_world(cfg: Config, seed: u64) -> World {
     let mut z: [Vec<Latent>; 3] = Default::default();
     let mut ln_pop = Vec::with_capacity(n_items);
     for _ in 0..n_items {
-        let f = ItemFactors {
-            palette: rng.random_range(0..PALETTES.len()),
-            shape: rng.random_range(0..SHAPES.len()),
-            pattern: rng.random_range(0..PATTERNS.len()),
-            category: rng.random_range(0..cfg.vocab.categories.len()),
-            style: rng.random_range(0..cfg.vocab.styles.len()),
-        };
-        let community = rng.random_range(0..factors.community.len());
-        z[0].push(add(
-            &factors.visual(&f),
-            &jitter(&mut rng, SIGNAL_DIMS[0], ITEM_JITTER[0]),
-        ));
-        z[1].push(add(
-            &factors.textual(&f),
-            &jitter(&mut rng, SIGNAL_DIMS[1], ITEM_JITTER[1]),
-        ));
-        z[2].push(add(
-            &factors.community[community],
-            &jitter(&mut rng, SIGNAL_DIMS[2], ITEM_JITTER[2]),
-        ));
+        let (f, [visual, textual, community]) = draw_point(&mut rng, &cfg, &factors, ITEM_JITTER);
+        z[0].push(visual);
+        z[1].push(textual);
+        z[2].push(community);
         ln_pop.push(gauss(&mut rng) * POP_SIGMA);
         item_factors.push(f);
     }
@@ -385,26 +403,10 @@ fn build_world(cfg: Config, seed: u64) -> World {
         let s: f32 = p.iter().sum();
         p.iter_mut().for_each(|x| *x /= s);
         pref.push(p);
-        let f = ItemFactors {
-            palette: rng.random_range(0..PALETTES.len()),
-            shape: rng.random_range(0..SHAPES.len()),
-            pattern: rng.random_range(0..PATTERNS.len()),
-            category: rng.random_range(0..cfg.vocab.categories.len()),
-            style: rng.random_range(0..cfg.vocab.styles.len()),
-        };
-        let community = rng.random_range(0..factors.community.len());
-        taste[0].push(add(
-            &factors.visual(&f),
-            &jitter(&mut rng, SIGNAL_DIMS[0], USER_JITTER[0]),
-        ));
-        taste[1].push(add(
-            &factors.textual(&f),
-            &jitter(&mut rng, SIGNAL_DIMS[1], USER_JITTER[1]),
-        ));
-        taste[2].push(add(
-            &factors.community[community],
-            &jitter(&mut rng, SIGNAL_DIMS[2], USER_JITTER[2]),
-        ));
+        let (_, [visual, textual, community]) = draw_point(&mut rng, &cfg, &factors, USER_JITTER);
+        taste[0].push(visual);
+        taste[1].push(textual);
+        taste[2].push(community);
     }
 
     let lens = allocate_lengths(&cfg, &mut rng_stream(seed, 4));
