@@ -275,3 +275,68 @@ fn datagen_stats_baseline_train_export_and_eval() {
             < 1e-9
     );
 }
+
+/// `mario experiment all --quick` writes every report of the paper's experiments.
+#[test]
+fn experiment_all_quick_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    assert!(
+        mario(&[
+            "datagen",
+            "--preset",
+            "demo",
+            "--seed",
+            "7",
+            "--out",
+            s(&data)
+        ])
+        .status
+        .success()
+    );
+    let report = dir.path().join("report");
+    let out = mario(&[
+        "experiment",
+        "all",
+        "--data",
+        s(&data),
+        "--out",
+        s(&report),
+        "--quick",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index = std::fs::read_to_string(report.join("README.md")).expect("report index");
+    for name in ["modalities", "fusion", "mu", "backbones", "preservation"] {
+        let md = std::fs::read_to_string(report.join(format!("{name}.md")))
+            .unwrap_or_else(|_| panic!("{name}.md"));
+        assert!(
+            md.contains("| Model") || md.contains("|:---"),
+            "{name}.md has a table:\n{md}"
+        );
+        let svg = std::fs::read_to_string(report.join(format!("{name}.svg")))
+            .unwrap_or_else(|_| panic!("{name}.svg"));
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}.svg is an SVG"
+        );
+        assert!(
+            index.contains(&format!("({name}.md)")),
+            "index links {name}"
+        );
+    }
+    // A second invocation reuses every finished sub-run.
+    let again = mario(&[
+        "experiment",
+        "fusion",
+        "--data",
+        s(&data),
+        "--out",
+        s(&report),
+        "--quick",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}

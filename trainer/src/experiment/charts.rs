@@ -1,0 +1,619 @@
+//! The experiment reports' figures as plain SVG: grouped bar charts with error bars
+//! (Tables 4–5, Figure 5), line charts with error bars (Figure 6) and density panels
+//! (Figure 3). Every figure is a grid of panels under one title and one legend.
+
+use std::fmt::Write as _;
+
+/// Colours (Okabe–Ito, colour-blind safe), in series order.
+pub use crate::plot::PALETTE;
+
+const FONT: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Bar,
+    Line,
+    Dotted,
+}
+
+#[derive(Debug, Clone)]
+pub struct LegendItem {
+    pub name: String,
+    pub colour: &'static str,
+    pub mark: Mark,
+}
+
+/// A whole figure: `title`, an optional `subtitle` line, a legend row (wrapped),
+/// then `panels` (each drawn in a `panel_w × panel_h` box) in a grid of `cols` columns.
+pub fn figure(
+    title: &str,
+    subtitle: Option<&str>,
+    legend: &[LegendItem],
+    panels: &[String],
+    cols: usize,
+    (panel_w, panel_h): (f64, f64),
+) -> String {
+    let cols = cols.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(cols).max(1);
+    let width = panel_w * cols as f64;
+    // Legend layout: entries left to right, wrapping at the figure width.
+    let mut legend_svg = String::new();
+    let (mut lx, mut ly) = (16.0, 0.0);
+    for item in legend {
+        let text_w = item.name.chars().count() as f64 * 7.0;
+        let entry_w = 30.0 + text_w + 22.0;
+        if lx + entry_w > width - 8.0 && lx > 16.0 {
+            lx = 16.0;
+            ly += 20.0;
+        }
+        match item.mark {
+            Mark::Bar => {
+                let _ = write!(
+                    legend_svg,
+                    r#"<rect x="{lx}" y="{}" width="22" height="12" fill="{}"/>"#,
+                    ly - 10.0,
+                    item.colour
+                );
+            }
+            Mark::Line | Mark::Dotted => {
+                let dash = if item.mark == Mark::Dotted {
+                    r#" stroke-dasharray="3 3""#
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    legend_svg,
+                    r#"<line x1="{lx}" x2="{}" y1="{y}" y2="{y}" stroke="{}" stroke-width="2.5"{dash}/>"#,
+                    lx + 22.0,
+                    item.colour,
+                    y = ly - 4.0
+                );
+            }
+        }
+        let _ = write!(
+            legend_svg,
+            r#"<text x="{}" y="{ly}">{}</text>"#,
+            lx + 28.0,
+            escape(&item.name)
+        );
+        lx += entry_w;
+    }
+    let mut top = 30.0;
+    let mut head = String::new();
+    let _ = write!(
+        head,
+        r#"<text x="16" y="{top}" font-size="17" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    if let Some(sub) = subtitle {
+        top += 20.0;
+        let _ = write!(
+            head,
+            r##"<text x="16" y="{top}" font-size="12" fill="#444">{}</text>"##,
+            escape(sub)
+        );
+    }
+    if !legend.is_empty() {
+        top += 26.0;
+        let _ = write!(
+            head,
+            r#"<g transform="translate(0 {top})" font-size="12">{legend_svg}</g>"#
+        );
+        top += ly;
+    }
+    top += 12.0;
+    let height = top + panel_h * rows as f64;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="{FONT}" font-size="12">"#
+    );
+    svg.push_str("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    svg.push_str(&head);
+    svg.push('\n');
+    for (i, panel) in panels.iter().enumerate() {
+        let (r, c) = (i / cols, i % cols);
+        let _ = writeln!(
+            svg,
+            r#"<g transform="translate({} {})">{panel}</g>"#,
+            c as f64 * panel_w,
+            top + r as f64 * panel_h
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// A "nice" tick step (1, 2, 2.5 or 5 × 10ᵏ) for about `target` ticks over `range`.
+fn nice_step(range: f64, target: usize) -> f64 {
+    let raw = (range / target.max(1) as f64).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let nice = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 2.5 {
+        2.5
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
+}
+
+/// Ticks covering `[lo, hi]` and the decimals their labels need.
+fn ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, usize) {
+    let step = nice_step(hi - lo, target);
+    let mut decimals = (-step.log10().floor()).max(0.0) as usize;
+    if ((step / 10f64.powi(-(decimals as i32))) - 2.5).abs() < 1e-9 {
+        decimals += 1;
+    }
+    let first = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    let mut v = first;
+    while v <= hi + step * 1e-9 {
+        out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+        v += step;
+    }
+    (out, decimals)
+}
+
+/// Rounds a data range outwards to tick multiples.
+fn nice_range(lo: f64, hi: f64, target: usize) -> (f64, f64) {
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.5 * lo.abs().max(1e-3), hi + 0.5 * hi.abs().max(1e-3))
+    };
+    let step = nice_step(hi - lo, target);
+    let (a, b) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    // Widening can coarsen the step the ticks will use: round to that one too, so
+    // both ends of the axis carry a tick.
+    let coarse = nice_step(b - a, target);
+    ((a / coarse).floor() * coarse, (b / coarse).ceil() * coarse)
+}
+
+/// Plot area of a panel and its data ranges.
+struct Axes {
+    left: f64,
+    top: f64,
+    w: f64,
+    h: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Axes {
+    fn new(panel: (f64, f64), margins: (f64, f64, f64, f64), x: (f64, f64), y: (f64, f64)) -> Self {
+        let (left, right, top, bottom) = margins;
+        Self {
+            left,
+            top,
+            w: panel.0 - left - right,
+            h: panel.1 - top - bottom,
+            x,
+            y,
+        }
+    }
+    fn px(&self, v: f64) -> f64 {
+        self.left + (v - self.x.0) / (self.x.1 - self.x.0) * self.w
+    }
+    fn py(&self, v: f64) -> f64 {
+        self.top + self.h - (v - self.y.0) / (self.y.1 - self.y.0) * self.h
+    }
+    fn bottom(&self) -> f64 {
+        self.top + self.h
+    }
+
+    /// Title, y grid + ticks, axis lines and labels.
+    fn frame(&self, svg: &mut String, title: &str, x_label: &str, y_label: &str) {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" font-size="14" font-weight="bold" text-anchor="middle">{}</text>"#,
+            self.left + self.w / 2.0,
+            self.top - 14.0,
+            escape(title)
+        );
+        let (ys, dec) = ticks(self.y.0, self.y.1, 5);
+        for v in ys {
+            let y = self.py(v);
+            let _ = write!(
+                svg,
+                r##"<line x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="#e3e3e3"/><text x="{}" y="{}" text-anchor="end" fill="#333">{v:.dec$}</text>"##,
+                self.left,
+                self.left + self.w,
+                self.left - 6.0,
+                y + 4.0,
+            );
+        }
+        let _ = write!(
+            svg,
+            r##"<line x1="{l}" x2="{l}" y1="{t}" y2="{b}" stroke="#333"/><line x1="{l}" x2="{r}" y1="{b}" y2="{b}" stroke="#333"/>"##,
+            l = self.left,
+            r = self.left + self.w,
+            t = self.top,
+            b = self.bottom(),
+        );
+        if !x_label.is_empty() {
+            let _ = write!(
+                svg,
+                r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+                self.left + self.w / 2.0,
+                self.bottom() + 38.0,
+                escape(x_label)
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<text transform="translate({} {}) rotate(-90)" text-anchor="middle">{}</text>"#,
+            self.left - 50.0,
+            self.top + self.h / 2.0,
+            escape(y_label)
+        );
+    }
+
+    fn x_ticks(&self, svg: &mut String, values: &[f64], decimals: usize) {
+        for &v in values {
+            let x = self.px(v);
+            let _ = write!(
+                svg,
+                r##"<line x1="{x}" x2="{x}" y1="{b}" y2="{}" stroke="#333"/><text x="{x}" y="{}" text-anchor="middle" fill="#333">{v:.decimals$}</text>"##,
+                self.bottom() + 4.0,
+                self.bottom() + 18.0,
+                b = self.bottom(),
+            );
+        }
+    }
+
+    fn error_bar(&self, svg: &mut String, x: f64, mean: f64, std: f64, half_cap: f64) {
+        if std <= 0.0 || !std.is_finite() {
+            return;
+        }
+        let (y0, y1) = (self.py(mean - std), self.py(mean + std));
+        let _ = write!(
+            svg,
+            r##"<line x1="{x}" x2="{x}" y1="{y0}" y2="{y1}" stroke="#222" stroke-width="1.2"/><line x1="{a}" x2="{b}" y1="{y0}" y2="{y0}" stroke="#222" stroke-width="1.2"/><line x1="{a}" x2="{b}" y1="{y1}" y2="{y1}" stroke="#222" stroke-width="1.2"/>"##,
+            a = x - half_cap,
+            b = x + half_cap,
+        );
+    }
+}
+
+/// One bar series: a value (mean, std) per group and an optional label above each bar
+/// (the value itself when `None`).
+#[derive(Debug, Clone)]
+pub struct BarSeries {
+    pub values: Vec<Option<(f64, f64)>>,
+    pub labels: Vec<Option<String>>,
+}
+
+/// A grouped bar chart from zero, with ±std error bars and value labels.
+pub fn bar_panel(
+    panel: (f64, f64),
+    title: &str,
+    y_label: &str,
+    groups: &[String],
+    series: &[BarSeries],
+) -> String {
+    let top_value = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .map(|(m, s)| m + s.max(0.0))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let label_lines = series
+        .iter()
+        .flat_map(|s| s.labels.iter().flatten())
+        .map(|l| l.lines().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    // Head room for the value labels above the tallest bar.
+    let (_, hi) = nice_range(
+        0.0,
+        (top_value * (1.06 + 0.06 * label_lines as f64)).max(1e-6),
+        5,
+    );
+    let axes = Axes::new(panel, (72.0, 16.0, 44.0, 52.0), (0.0, 1.0), (0.0, hi));
+    let mut svg = String::new();
+    axes.frame(&mut svg, title, "", y_label);
+    let n_groups = groups.len().max(1);
+    let n_series = series.len().max(1);
+    let group_w = axes.w / n_groups as f64;
+    let bar_w = group_w * 0.84 / n_series as f64;
+    for (g, name) in groups.iter().enumerate() {
+        let gx = axes.left + g as f64 * group_w;
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
+            gx + group_w / 2.0,
+            axes.bottom() + 20.0,
+            escape(name)
+        );
+        for (s, ser) in series.iter().enumerate() {
+            let Some(Some((mean, std))) = ser.values.get(g) else {
+                continue;
+            };
+            let colour = PALETTE[s % PALETTE.len()];
+            let x = gx + group_w * 0.08 + s as f64 * bar_w;
+            let y = axes.py(mean.max(0.0));
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{colour}"/>"#,
+                bar_w * 0.92,
+                axes.bottom() - y
+            );
+            let cx = x + bar_w * 0.46;
+            axes.error_bar(&mut svg, cx, *mean, *std, (bar_w * 0.18).min(6.0));
+            let label = ser
+                .labels
+                .get(g)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| format!("{mean:.3}"));
+            let font = if bar_w >= 34.0 { 11.0 } else { 9.5 };
+            // Lines of the label stack upwards from just above the error bar.
+            let base_y = axes.py(mean + std.max(0.0)) - 5.0;
+            let lines: Vec<&str> = label.lines().collect();
+            for (k, line) in lines.iter().enumerate() {
+                let y = base_y - (lines.len() - 1 - k) as f64 * (font + 2.0);
+                let _ = write!(
+                    svg,
+                    r#"<text x="{cx:.2}" y="{y:.2}" text-anchor="middle" font-size="{font}">{}</text>"#,
+                    escape(line)
+                );
+            }
+        }
+    }
+    svg
+}
+
+/// One line series: points `(x, mean, std)`.
+#[derive(Debug, Clone)]
+pub struct LineSeries {
+    pub points: Vec<(f64, f64, f64)>,
+    pub colour: &'static str,
+    pub dashed: bool,
+}
+
+/// A line chart with ±std error bars; the y axis is zoomed to the data.
+pub fn line_panel(
+    panel: (f64, f64),
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x_ticks: &[f64],
+    series: &[LineSeries],
+) -> String {
+    let pts: Vec<(f64, f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let lo = pts
+        .iter()
+        .map(|p| p.1 - p.2.max(0.0))
+        .fold(f64::MAX, f64::min);
+    let hi = pts
+        .iter()
+        .map(|p| p.1 + p.2.max(0.0))
+        .fold(f64::MIN, f64::max);
+    let (lo, hi) = if pts.is_empty() { (0.0, 1.0) } else { (lo, hi) };
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3);
+    let y = nice_range(lo - pad, hi + pad, 5);
+    let x_lo = x_ticks.iter().copied().fold(f64::MAX, f64::min);
+    let x_hi = x_ticks.iter().copied().fold(f64::MIN, f64::max);
+    let span = (x_hi - x_lo).max(1e-9);
+    let axes = Axes::new(
+        panel,
+        (72.0, 20.0, 44.0, 56.0),
+        (x_lo - span * 0.05, x_hi + span * 0.05),
+        y,
+    );
+    let mut svg = String::new();
+    axes.frame(&mut svg, title, x_label, y_label);
+    axes.x_ticks(&mut svg, x_ticks, 1);
+    for s in series {
+        let dash = if s.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let coords: Vec<String> = s
+            .points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|p| format!("{:.2},{:.2}", axes.px(p.0), axes.py(p.1)))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{}" stroke-width="2.2"{dash} points="{}"/>"#,
+            s.colour,
+            coords.join(" ")
+        );
+        for &(x, m, sd) in s.points.iter().filter(|p| p.1.is_finite()) {
+            axes.error_bar(&mut svg, axes.px(x), m, sd, 4.0);
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.2}" cy="{:.2}" r="3.5" fill="{}"/>"#,
+                axes.px(x),
+                axes.py(m),
+                s.colour
+            );
+        }
+    }
+    svg
+}
+
+/// One density curve (`points` are (x, density)) and its mean as a dotted line.
+#[derive(Debug, Clone)]
+pub struct DensityCurve {
+    pub points: Vec<(f64, f64)>,
+    pub mean: Option<f64>,
+    pub colour: &'static str,
+}
+
+/// A density panel over a shared `x` range (Figure 3).
+pub fn density_panel(
+    panel: (f64, f64),
+    title: &str,
+    x_label: &str,
+    x: (f64, f64),
+    y_max: f64,
+    curves: &[DensityCurve],
+) -> String {
+    let axes = Axes::new(
+        panel,
+        (72.0, 20.0, 44.0, 56.0),
+        x,
+        (0.0, nice_range(0.0, y_max.max(1e-9) * 1.1, 5).1),
+    );
+    let mut svg = String::new();
+    axes.frame(&mut svg, title, x_label, "density");
+    let (xs, dec) = ticks(x.0, x.1, 6);
+    axes.x_ticks(&mut svg, &xs, dec);
+    for (i, c) in curves.iter().enumerate() {
+        if c.points.is_empty() {
+            continue;
+        }
+        let mut coords: Vec<String> = c
+            .points
+            .iter()
+            .map(|&(a, b)| format!("{:.2},{:.2}", axes.px(a), axes.py(b)))
+            .collect();
+        let line = coords.join(" ");
+        coords.insert(
+            0,
+            format!("{:.2},{:.2}", axes.px(c.points[0].0), axes.bottom()),
+        );
+        coords.push(format!(
+            "{:.2},{:.2}",
+            axes.px(c.points[c.points.len() - 1].0),
+            axes.bottom()
+        ));
+        let _ = write!(
+            svg,
+            r#"<polygon points="{}" fill="{colour}" fill-opacity="0.15"/><polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2.2"/>"#,
+            coords.join(" "),
+            colour = c.colour
+        );
+        if let Some(m) = c.mean.filter(|m| m.is_finite()) {
+            let xm = axes.px(m);
+            let _ = write!(
+                svg,
+                r#"<line x1="{xm:.2}" x2="{xm:.2}" y1="{}" y2="{}" stroke="{colour}" stroke-width="1.8" stroke-dasharray="3 3"/><text x="{:.2}" y="{}" font-size="11" fill="{colour}" text-anchor="{anchor}">{m:.3}</text>"#,
+                axes.top,
+                axes.bottom(),
+                if i % 2 == 0 { xm - 4.0 } else { xm + 4.0 },
+                axes.top + 12.0 + 14.0 * i as f64,
+                colour = c.colour,
+                anchor = if i % 2 == 0 { "end" } else { "start" },
+            );
+        }
+    }
+    svg
+}
+
+/// Gaussian kernel density estimate of `values` at `n` points over `x`, with
+/// Silverman's bandwidth (`0.9·min(σ, IQR/1.34)·n^{-1/5}`).
+pub fn kde(values: &[f64], x: (f64, f64), n: usize) -> Vec<(f64, f64)> {
+    let v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return Vec::new();
+    }
+    let (_, sd) = super::stats::mean_std(&v);
+    let mut sorted = v.clone();
+    sorted.sort_by(f64::total_cmp);
+    let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    let iqr = q(0.75) - q(0.25);
+    let spread = if iqr > 0.0 { sd.min(iqr / 1.34) } else { sd };
+    let range = (x.1 - x.0).abs().max(1e-9);
+    let h = (0.9 * spread * (v.len() as f64).powf(-0.2)).max(range / 200.0);
+    let norm = 1.0 / (v.len() as f64 * h * (2.0 * std::f64::consts::PI).sqrt());
+    (0..n)
+        .map(|i| {
+            let t = x.0 + (x.1 - x.0) * i as f64 / (n - 1).max(1) as f64;
+            let density = v
+                .iter()
+                .map(|&s| (-0.5 * ((t - s) / h).powi(2)).exp())
+                .sum::<f64>()
+                * norm;
+            (t, density)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_nice() {
+        let (t, d) = ticks(0.0, 0.2, 5); // step 0.05
+        assert_eq!((t.len(), d), (5, 2));
+        assert!((t[1] - 0.05).abs() < 1e-12);
+        let (t, d) = ticks(0.0, 1.0, 4); // step 0.25
+        assert_eq!((t.len(), d), (5, 2));
+        let (lo, hi) = nice_range(0.0312, 0.0488, 5); // step 0.005
+        assert!((lo - 0.03).abs() < 1e-12 && (hi - 0.05).abs() < 1e-12);
+        // Both ends of a rounded range are ticks.
+        for (a, b) in [(0.031, 0.081), (0.0203, 0.0338), (0.0, 0.173), (0.12, 0.43)] {
+            let (lo, hi) = nice_range(a, b, 5);
+            let (t, _) = ticks(lo, hi, 5);
+            assert!(
+                (t[0] - lo).abs() < 1e-12 && (t[t.len() - 1] - hi).abs() < 1e-9,
+                "{a}..{b}: {lo}..{hi} {t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kde_integrates_to_one() {
+        let values: Vec<f64> = (0..200).map(|i| 0.3 + 0.001 * (i % 37) as f64).collect();
+        let pts = kde(&values, (0.0, 1.0), 2001);
+        let area: f64 = pts
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum();
+        assert!((area - 1.0).abs() < 1e-3, "{area}");
+    }
+
+    #[test]
+    fn figure_is_well_formed() {
+        let bars = bar_panel(
+            (400.0, 300.0),
+            "t",
+            "y",
+            &["a".into(), "b".into()],
+            &[BarSeries {
+                values: vec![Some((0.1, 0.01)), None],
+                labels: vec![None, None],
+            }],
+        );
+        let svg = figure(
+            "A & B",
+            Some("sub"),
+            &[LegendItem {
+                name: "x<y".into(),
+                colour: PALETTE[0],
+                mark: Mark::Bar,
+            }],
+            &[bars],
+            1,
+            (400.0, 300.0),
+        );
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("A &amp; B") && svg.contains("x&lt;y"));
+        assert!(!svg.contains("NaN"));
+    }
+}
