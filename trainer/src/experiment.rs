@@ -754,13 +754,7 @@ impl Lab {
              paper reports that MARIO with all modalities is best on every metric.",
         );
         md.push_str(&self.accuracy_section(&rows, 0));
-        let mut findings = Vec::new();
-        let mut holds = 0;
-        for row in &rows[1..] {
-            let (wins, text) = versus(&rows[0], row);
-            holds += usize::from(wins == METRICS.len());
-            findings.push(text);
-        }
+        let (holds, findings) = versus_reference(&rows);
         let headline = format!(
             "MARIO beats {holds}/{} ablations on all 6 metrics (paper: all)",
             rows.len() - 1
@@ -805,13 +799,7 @@ impl Lab {
              attention ≥ mean > max > fc.",
         );
         md.push_str(&self.accuracy_section(&rows, 0));
-        let mut findings = Vec::new();
-        let mut holds = 0;
-        for row in &rows[1..] {
-            let (wins, text) = versus(&rows[0], row);
-            holds += usize::from(wins == METRICS.len());
-            findings.push(text);
-        }
+        let (holds, mut findings) = versus_reference(&rows);
         findings.push(ordering_line(&rows, "recall@20", "Recall@20"));
         findings.push(ordering_line(&rows, "ndcg@20", "NDCG@20"));
         let headline = format!(
@@ -1756,6 +1744,21 @@ fn median(values: &[u32]) -> u32 {
     let mut v = values.to_vec();
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// Compares the reference row (`rows[0]`) with every other row: (how many rows it
+/// beats on every metric, one finding line per row).
+fn versus_reference(rows: &[Row]) -> (usize, Vec<String>) {
+    let mut holds = 0;
+    let findings = rows[1..]
+        .iter()
+        .map(|row| {
+            let (wins, text) = versus(&rows[0], row);
+            holds += usize::from(wins == METRICS.len());
+            text
+        })
+        .collect();
+    (holds, findings)
 }
 
 /// How `a` compares with `b` on every metric: (metrics where `a` is higher, a line).
