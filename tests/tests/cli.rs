@@ -295,17 +295,20 @@ fn experiment_all_quick_writes_the_report() {
         .success()
     );
     let report = dir.path().join("report");
-    let out = mario(&[
-        "experiment",
-        "all",
-        "--data",
-        s(&data),
-        "--out",
-        s(&report),
-        "--quick",
-        "--backend",
-        "cpu",
-    ]);
+    let experiment = |which: &str| {
+        mario(&[
+            "experiment",
+            which,
+            "--data",
+            s(&data),
+            "--out",
+            s(&report),
+            "--quick",
+            "--backend",
+            "cpu",
+        ])
+    };
+    let out = experiment("all");
     assert!(out.status.success(), "{}", stderr(&out));
     let index = std::fs::read_to_string(report.join("README.md")).expect("report index");
     for name in ["modalities", "fusion", "mu", "backbones", "preservation"] {
@@ -327,16 +330,6 @@ fn experiment_all_quick_writes_the_report() {
         );
     }
     // A second invocation reuses every finished sub-run.
-    let again = mario(&[
-        "experiment",
-        "fusion",
-        "--data",
-        s(&data),
-        "--out",
-        s(&report),
-        "--quick",
-        "--backend",
-        "cpu",
-    ]);
+    let again = experiment("fusion");
     assert!(again.status.success(), "{}", stderr(&again));
 }
