@@ -238,6 +238,9 @@ pub(crate) struct RawSplits {
     pub item_bound: usize,
     /// (user, item) pairs of train, valid, test.
     pub splits: [Vec<(u32, u32)>; 3],
+    /// Split (0, 1, 2) of each data line in file order (MMRec only), so that
+    /// per-line annotations such as `truth.json`'s drivers can be re-aligned.
+    pub line_split: Vec<u8>,
 }
 
 /// Sanity bound on `max item id + 1` when no feature file fixes `n_items`.

@@ -28,4 +28,4 @@ pub use dataset::{
 pub use error::DataError;
 pub use split::{split_counts, split_label};
 pub use synth::{GeneratedSummary, Preset, generate};
-pub use truth::{Truth, read_truth};
+pub use truth::{InteractionDrivers, Truth, interaction_drivers, read_truth};

@@ -181,6 +181,7 @@ pub(crate) fn parse_inter(
         raw.n_users = raw.n_users.max(u as usize + 1);
         raw.item_bound = raw.item_bound.max(j as usize + 1);
         raw.splits[x].push((u, j));
+        raw.line_split.push(x as u8);
     }
     Ok(raw)
 }

@@ -3,6 +3,7 @@
 //! user, in dataset user-id order, each row summing to 1) and, optionally, the
 //! modality that drove each interaction (in `.inter` line order).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,43 @@ pub fn read_truth(dir: &Path) -> Result<Option<Truth>, DataError> {
         ));
     }
     Ok(Some(truth))
+}
+
+/// Driving modality (an index into [`Truth::modalities`]) of each interaction,
+/// keyed by (on-disk user id, item id).
+pub type InteractionDrivers = BTreeMap<(u32, u32), u8>;
+
+/// Which modality drove each interaction of the MMRec dataset in `dir`, keyed by
+/// (on-disk user id, item id): the `.inter` data lines zipped with
+/// `truth.interaction_modality`. `Ok(None)` when the truth records no drivers.
+pub fn interaction_drivers(
+    dir: &Path,
+    truth: &Truth,
+) -> Result<Option<InteractionDrivers>, DataError> {
+    if truth.interaction_modality.is_empty() {
+        return Ok(None);
+    }
+    let (_, raw, source) = crate::mmrec::read(dir, None)?;
+    if raw.line_split.len() != truth.interaction_modality.len() {
+        return Err(DataError::invalid(
+            dir.join(TRUTH_FILE),
+            format!(
+                "interaction_modality has {} entries but {} has {} interaction lines; \
+                 truth.json belongs to another dataset: regenerate both with `mario datagen`",
+                truth.interaction_modality.len(),
+                source.display(),
+                raw.line_split.len()
+            ),
+        ));
+    }
+    let mut next = [0usize; 3];
+    let mut drivers = BTreeMap::new();
+    for (&split, &driver) in raw.line_split.iter().zip(&truth.interaction_modality) {
+        let s = usize::from(split);
+        drivers.insert(raw.splits[s][next[s]], driver);
+        next[s] += 1;
+    }
+    Ok(Some(drivers))
 }
 
 /// Writes `truth` to `dir/truth.json`, atomically.

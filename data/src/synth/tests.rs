@@ -212,6 +212,37 @@ fn truth_is_consistent_and_drives_interactions() {
     );
 }
 
+#[test]
+fn interaction_drivers_follow_the_inter_lines() {
+    let (dir, _) = gen_demo(5);
+    let truth = read_truth(dir.path()).unwrap().unwrap();
+    let drivers = crate::interaction_drivers(dir.path(), &truth)
+        .unwrap()
+        .unwrap();
+    let lines = inter_lines(dir.path());
+    assert_eq!(drivers.len(), lines.len(), "one driver per (user, item)");
+    for (&(u, item, ..), &m) in lines.iter().zip(&truth.interaction_modality) {
+        assert_eq!(drivers[&(u as u32, item)], m, "user {u} item {item}");
+    }
+    // A truth.json from another dataset is refused, naming the fix.
+    let mut other = truth.clone();
+    other.interaction_modality.pop();
+    let msg = crate::interaction_drivers(dir.path(), &other)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("truth.json") && msg.contains("regenerate"),
+        "{msg}"
+    );
+    // No drivers recorded: nothing to align.
+    other.interaction_modality.clear();
+    assert!(
+        crate::interaction_drivers(dir.path(), &other)
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// Leave-one-out: how much closer (cosine, in `space`) an item driven by
 /// `driver` is to the centroid of the user's other `driver`-driven items than a
 /// random item is.
