@@ -8,7 +8,7 @@ use mario_data::{DatasetFormat, Preset, load_dataset};
 use mario_shared::{FusionKind, StorageDtype};
 
 use crate::backend::{self, BackendChoice};
-use crate::config::{CfBackbone, DecodeTarget, FusionStage, TrainConfig};
+use crate::config::{CfBackbone, DecodeTarget, FeatureScaling, FusionStage, TrainConfig};
 use crate::evaluate::{Split, evaluate_popularity};
 use crate::train::{RunOptions, train};
 
@@ -195,6 +195,9 @@ pub struct HyperArgs {
     /// Decode the final (post-GCN) or the compressed embeddings [default: final].
     #[arg(long, value_enum)]
     pub decode: Option<DecodeTarget>,
+    /// Scale each side modality's features to unit mean row norm, or use them as stored [default: unit-norm].
+    #[arg(long, value_enum)]
+    pub feature_scaling: Option<FeatureScaling>,
     /// Epochs between rebuilds of the learnt graphs' neighbour sets [default: 1].
     #[arg(long)]
     pub knn_refresh_epochs: Option<usize>,
@@ -240,6 +243,7 @@ impl HyperArgs {
             fusion_stage,
             modalities,
             decode,
+            feature_scaling,
             knn_refresh_epochs,
             epochs,
             eval_every,

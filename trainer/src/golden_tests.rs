@@ -68,6 +68,8 @@ fn golden_model(device: &Device) -> (Value, Mario, Params) {
         reg: c["reg"].as_f64().unwrap(),
         item_layers: c["item_layers"].as_u64().unwrap() as usize,
         cf_layers: c["cf_layers"].as_u64().unwrap() as usize,
+        feature_scaling: serde_json::from_value(c["feature_scaling"].clone())
+            .expect("feature_scaling"),
         ..TrainConfig::default()
     };
     let (mut model, params) = Mario::new(&dataset, &config, device).expect("model builds");

@@ -20,7 +20,7 @@ use mario_shared::FusionKind;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{CfBackbone, DecodeTarget, FusionStage, TrainConfig};
+use crate::config::{CfBackbone, DecodeTarget, FeatureScaling, FusionStage, TrainConfig};
 use crate::graph::{
     BipartiteGraph, aggregate, float_tensor, int_tensor, knn_cosine, l2_normalize_rows,
 };
@@ -82,11 +82,39 @@ fn xavier(rng: &mut ChaCha8Rng, rows: usize, cols: usize, device: &Device) -> Te
     float_tensor(values, [rows, cols], device)
 }
 
+/// Features of one modality (`n × dim`, row-major) scaled as `scaling` says.
+pub fn scale_features(values: &[f32], dim: usize, scaling: FeatureScaling) -> Vec<f32> {
+    match scaling {
+        FeatureScaling::None => values.to_vec(),
+        FeatureScaling::UnitNorm => {
+            let rows = values.len() / dim.max(1);
+            let total: f64 = values
+                .chunks_exact(dim.max(1))
+                .map(|row| {
+                    row.iter()
+                        .map(|&x| f64::from(x) * f64::from(x))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .sum();
+            let mean_norm = total / rows.max(1) as f64;
+            if mean_norm > 0.0 {
+                values
+                    .iter()
+                    .map(|&x| (f64::from(x) / mean_norm) as f32)
+                    .collect()
+            } else {
+                values.to_vec()
+            }
+        }
+    }
+}
+
 /// One side modality: its features and its fixed raw-feature kNN graph `Aᵐ`.
 #[derive(Debug, Clone)]
 pub struct SideModality {
     pub name: String,
-    /// `[I, dₘ]`.
+    /// `[I, dₘ]`, after [`FeatureScaling`].
     pub features: Tensor<2>,
     /// Neighbours of `Aᵐ` (`[I·k]`) and λ-weighted cosines `λ·sᵐ` (`[I, k]`).
     pub raw_ids: Vec<i64>,
@@ -162,7 +190,8 @@ impl Mario {
         ];
         let mut modalities = Vec::new();
         for m in dataset.modalities.iter().filter(|m| keep(&m.name)) {
-            let features = float_tensor(m.features.clone(), [dataset.n_items, m.dim], device);
+            let values = scale_features(&m.features, m.dim, config.feature_scaling);
+            let features = float_tensor(values, [dataset.n_items, m.dim], device);
             let (raw_ids, raw_sims) = knn_cosine(features.clone(), config.knn_k);
             let k = raw_ids.len() / dataset.n_items;
             let raw_weight = float_tensor(
@@ -446,7 +475,8 @@ impl Mario {
         let mut total = bpr.clone() + l2.clone();
         let mut mp = None;
         if self.config.mu > 0.0 && !self.graphs.modalities.is_empty() {
-            // Eq. 8 and 10 on the batch's items: mean |vᵐ − ṽᵐ| per modality, summed.
+            // Eq. 8 and 10 on the batch's items: mean |vᵐ − ṽᵐ| per modality over the
+            // (scaled) feature elements, summed (normalisation: `crate::config`).
             let batch_items = Tensor::cat(vec![pos_ids, neg_ids], 0);
             let mut sum: Option<Tensor<1>> = None;
             for (idx, m) in self.graphs.modalities.iter().enumerate() {

@@ -163,8 +163,16 @@ pub fn eval_command(
     let report = evaluate_weights(&weights, &dataset, split)?;
     println!("{}", serde_json::to_string_pretty(&report.values)?);
     if let Some(truth) = mario_data::read_truth(data)? {
-        for (modality, rho) in crate::planted::planted_recovery(&weights, &dataset, &truth) {
-            println!("planted {modality} preference vs mean test attention: Spearman {rho:.3}");
+        let drivers = mario_data::interaction_drivers(data, &truth)?;
+        for r in crate::planted::planted_recovery(&weights, &dataset, &truth, drivers.as_ref()) {
+            let oracle = r
+                .driver_oracle
+                .map(|o| format!("; an oracle knowing each test interaction's modality: {o:.3}"))
+                .unwrap_or_default();
+            println!(
+                "planted {} preference vs mean test attention over {} users: Spearman {:.3}{oracle}",
+                r.modality, r.users, r.spearman
+            );
         }
     }
     Ok(())

@@ -22,7 +22,8 @@ K, LAM, MU, REG, ITEM_LAYERS, CF_LAYERS = 2, 0.9, 1.0, 0.1, 1, 2
 TRAIN = [[0, 1], [1, 2, 3], [4, 5]]
 BATCH = {"users": [0, 1, 2, 1], "pos": [1, 3, 4, 2], "neg": [2, 0, 1, 5]}
 
-features = {m: rng.normal(size=(I, dm)) for m, dm in DIMS.items()}
+# Stored features are far from unit norm (like CNN features), so the scaling below matters.
+raw_features = {m: 3.0 * rng.normal(size=(I, dm)) for m, dm in DIMS.items()}
 params = {
     "user_embedding": rng.normal(scale=0.5, size=(U, d)),
     "item_embedding": rng.normal(scale=0.5, size=(I, d)),
@@ -30,6 +31,10 @@ params = {
 for m, dm in DIMS.items():
     params[f"compress.{m}"] = rng.normal(scale=0.5, size=(dm, d))
     params[f"decode.{m}"] = rng.normal(scale=0.5, size=(d, dm))
+
+
+# Feature scaling `unit-norm`: each modality divided by its mean row L2 norm.
+features = {m: v / np.mean(np.linalg.norm(v, axis=1)) for m, v in raw_features.items()}
 
 
 def cosine_matrix(x):
@@ -104,17 +109,18 @@ ego_u, ego_i = params["user_embedding"], params["item_embedding"]
 l2 = REG * (np.sum(ego_u[bu] ** 2) + np.sum(ego_i[bp] ** 2) + np.sum(ego_i[bn] ** 2)) / (2 * len(bu))
 items = bp + bn
 mp = 0.0
-for m in DIMS:  # Eq. 8 and 10: decode the final modality embedding, mean |v − ṽ| per modality
+for m in DIMS:  # Eq. 8 and 10: decode the final modality embedding; mean |v − ṽ| per
+    # modality over the scaled feature elements
     decoded = side[m][items] @ params[f"decode.{m}"]
     mp += float(np.mean(np.abs(features[m][items] - decoded)))
 total = bpr + l2 + MU * mp
 
 fixture = {
-    "config": {"dim": d, "knn_k": K, "lambda": LAM, "mu": MU, "reg": REG, "item_layers": ITEM_LAYERS, "cf_layers": CF_LAYERS},
+    "config": {"dim": d, "knn_k": K, "lambda": LAM, "mu": MU, "reg": REG, "item_layers": ITEM_LAYERS, "cf_layers": CF_LAYERS, "feature_scaling": "unit-norm"},
     "n_users": U,
     "n_items": I,
     "train": TRAIN,
-    "features": {m: {"dim": dm, "values": features[m].ravel().tolist()} for m, dm in DIMS.items()},
+    "features": {m: {"dim": dm, "values": raw_features[m].ravel().tolist()} for m, dm in DIMS.items()},
     "params": {name: {"shape": list(v.shape), "values": v.ravel().tolist()} for name, v in params.items()},
     "batch": BATCH,
     "expected": {
