@@ -267,8 +267,18 @@ fn datagen_stats_baseline_train_export_and_eval() {
         "--data",
         s(&data),
     ]);
+    let out = stdout(&eval);
     let values: serde_json::Value =
-        serde_json::from_str(stdout(&eval).split("planted").next().unwrap()).unwrap();
+        serde_json::from_str(out.split("planted").next().unwrap()).unwrap();
+    // On a synthetic dataset eval also reports planted-modality recovery, with the oracle.
+    let recovery: Vec<&str> = out.lines().filter(|l| l.starts_with("planted ")).collect();
+    assert_eq!(recovery.len(), 3, "{recovery:?}");
+    assert!(
+        recovery
+            .iter()
+            .all(|l| l.contains("Spearman") && l.contains("oracle")),
+        "{recovery:?}"
+    );
     assert!(
         (values["recall@20"].as_f64().unwrap() - metrics["test"]["recall@20"].as_f64().unwrap())
             .abs()
