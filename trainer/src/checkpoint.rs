@@ -53,36 +53,10 @@ fn to_owned(t: &Tensor<2>) -> Owned {
     Owned { shape, data }
 }
 
-/// Metadata key of the [`LoopState`] JSON.
+/// Metadata key of the [`LoopState`] JSON. Its floats (the best epoch's metrics)
+/// must come back bit for bit on resume: serde_json's `float_roundtrip` feature,
+/// enabled in the workspace, makes its parser exact.
 const STATE_KEY: &str = "mario_checkpoint";
-/// Metadata key of the bit patterns of every float in the state, in document order.
-/// serde_json's default number parser may be one ulp off, and resuming must restore
-/// the best epoch's metrics bit for bit.
-const FLOAT_BITS_KEY: &str = "mario_checkpoint_f64_bits";
-
-/// Every non-integer number of `value`, depth first (objects in key order).
-fn collect_floats(value: &serde_json::Value, out: &mut Vec<f64>) {
-    match value {
-        serde_json::Value::Number(n) if n.is_f64() => out.extend(n.as_f64()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_floats(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_floats(v, out)),
-        _ => {}
-    }
-}
-
-/// Replaces the non-integer numbers of `value`, in [`collect_floats`] order.
-fn restore_floats(value: &mut serde_json::Value, exact: &mut impl Iterator<Item = f64>) {
-    match value {
-        serde_json::Value::Number(n) if n.is_f64() => {
-            if let Some(x) = exact.next().and_then(serde_json::Number::from_f64) {
-                *n = x;
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| restore_floats(v, exact)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|v| restore_floats(v, exact)),
-        _ => {}
-    }
-}
 
 /// Serialises the checkpoint and writes it atomically.
 pub fn save(
@@ -121,13 +95,8 @@ pub fn save(
         })
         .collect::<Result<_, safetensors::SafeTensorError>>()
         .map_err(|e| anyhow::anyhow!("checkpoint tensors: {e:?}"))?;
-    let value = serde_json::to_value(state)?;
-    let mut floats = Vec::new();
-    collect_floats(&value, &mut floats);
-    let bits: Vec<u64> = floats.iter().map(|f| f.to_bits()).collect();
     let mut meta = HashMap::new();
-    meta.insert(STATE_KEY.to_string(), value.to_string());
-    meta.insert(FLOAT_BITS_KEY.to_string(), serde_json::to_string(&bits)?);
+    meta.insert(STATE_KEY.to_string(), serde_json::to_string(state)?);
     let bytes = safetensors::serialize(views, Some(meta))
         .map_err(|e| anyhow::anyhow!("checkpoint: {e:?}"))?;
     crate::io::write_atomic(path, &bytes)
@@ -152,23 +121,13 @@ pub fn load(path: &Path, names: &[String], device: &Device) -> anyhow::Result<Lo
         )
     })?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let meta = header.metadata().as_ref();
-    let mut value: serde_json::Value = serde_json::from_str(
-        meta.and_then(|m| m.get(STATE_KEY))
+    let state: LoopState = serde_json::from_str(
+        header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(STATE_KEY))
             .with_context(|| format!("{} has no MARIO checkpoint metadata", path.display()))?,
     )?;
-    if let Some(bits) = meta.and_then(|m| m.get(FLOAT_BITS_KEY)) {
-        let bits: Vec<u64> = serde_json::from_str(bits)?;
-        let mut exact = bits.into_iter().map(f64::from_bits);
-        restore_floats(&mut value, &mut exact);
-        if exact.next().is_some() {
-            bail!(
-                "{}: checkpoint metadata is inconsistent; delete it to start afresh",
-                path.display()
-            );
-        }
-    }
-    let state: LoopState = serde_json::from_value(value)?;
     let read = |name: &str| -> anyhow::Result<Tensor<2>> {
         let view = st
             .tensor(name)
@@ -223,10 +182,10 @@ pub fn load(path: &Path, names: &[String], device: &Device) -> anyhow::Result<Lo
 
 #[cfg(test)]
 mod float_tests {
-    use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// Floats survive the metadata round trip bit for bit, integers stay integers.
+    /// Floats survive the checkpoint's JSON metadata bit for bit, integers stay
+    /// integers (this fails without serde_json's `float_roundtrip` feature).
     #[test]
     fn metadata_floats_round_trip_exactly() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
@@ -235,12 +194,12 @@ mod float_tests {
             .chain([0.010850000000000009, 0.1 + 0.2, 2.0])
             .collect();
         let value = serde_json::json!({"a": floats, "n": 7, "nested": [{"x": 0.3}]});
-        let mut collected = Vec::new();
-        collect_floats(&value, &mut collected);
-        assert_eq!(collected.len(), floats.len() + 1);
-        let mut parsed: serde_json::Value = serde_json::from_str(&value.to_string()).unwrap();
-        restore_floats(&mut parsed, &mut collected.iter().copied());
+        let parsed: serde_json::Value = serde_json::from_str(&value.to_string()).unwrap();
         assert_eq!(parsed["n"].as_u64(), Some(7));
+        assert_eq!(
+            parsed["nested"][0]["x"].as_f64().map(f64::to_bits),
+            Some(0.3f64.to_bits())
+        );
         for (a, b) in parsed["a"].as_array().unwrap().iter().zip(&floats) {
             assert_eq!(a.as_f64().unwrap().to_bits(), b.to_bits());
         }
