@@ -4,6 +4,7 @@
 //! - [`scorer`]: the reference MARIO scorer (paper Eq. 5–7) and explanations; the one
 //!   home of the attention math outside burn.
 //! - [`metrics`]: full-ranking top-K selection and Recall / Precision / NDCG.
+//! - [`ranking`]: the tiled full-ranking scorer (top-K of many users, no `[B, I, M]` tensor).
 //! - [`catalogue`]: item display metadata.
 //!
 //! Compiles natively and for `wasm32-unknown-unknown`.
@@ -13,6 +14,7 @@ pub mod format;
 
 pub use catalogue::{ItemInfo, PictureDescriptor};
 pub mod metrics;
+pub mod ranking;
 pub mod scorer;
 pub mod weights;
 

@@ -66,10 +66,7 @@ pub fn top_k_excluding(scores: &[f32], exclude: &[u32], k: usize) -> Vec<u32> {
 
 /// Like [`top_k_excluding`] but also returns the scores.
 pub fn top_k_with_scores(scores: &[f32], exclude: &[u32], k: usize) -> Vec<(u32, f32)> {
-    if k == 0 {
-        return Vec::new();
-    }
-    let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
+    let mut top = TopK::new(k);
     let mut excluded = exclude.iter().peekable();
     for (item, &score) in scores.iter().enumerate() {
         let item = item as u32;
@@ -77,24 +74,67 @@ pub fn top_k_with_scores(scores: &[f32], exclude: &[u32], k: usize) -> Vec<(u32,
         if excluded.peek() == Some(&&item) {
             continue;
         }
+        top.offer(item, score);
+    }
+    top.into_sorted()
+}
+
+/// A bounded selection of the `k` best (item, score) pairs: higher score first, ties
+/// to the lower item id, NaN as −∞. The one definition of that order, shared by
+/// [`top_k_with_scores`] and the tiled full-ranking scorer ([`crate::ranking`]).
+#[derive(Debug, Clone)]
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Candidate>,
+}
+
+impl TopK {
+    pub fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// A score strictly below this can never enter (−∞ until `k` items are held).
+    /// Lets callers skip items by an upper bound of their score.
+    #[inline]
+    pub fn threshold(&self) -> f32 {
+        if self.heap.len() < self.k {
+            f32::NEG_INFINITY
+        } else {
+            self.heap.peek().map_or(f32::INFINITY, |c| c.score)
+        }
+    }
+
+    /// Considers one item.
+    #[inline]
+    pub fn offer(&mut self, item: u32, score: f32) {
+        if self.k == 0 {
+            return;
+        }
         let score = if score.is_nan() {
             f32::NEG_INFINITY
         } else {
             score
         };
         let c = Candidate { score, item };
-        if heap.len() < k {
-            heap.push(c);
-        } else if let Some(worst) = heap.peek()
+        if self.heap.len() < self.k {
+            self.heap.push(c);
+        } else if let Some(worst) = self.heap.peek()
             && c < *worst
         {
-            heap.pop();
-            heap.push(c);
+            self.heap.pop();
+            self.heap.push(c);
         }
     }
-    let mut out = heap.into_vec();
-    out.sort();
-    out.into_iter().map(|c| (c.item, c.score)).collect()
+
+    /// The kept pairs, best first.
+    pub fn into_sorted(self) -> Vec<(u32, f32)> {
+        let mut out = self.heap.into_vec();
+        out.sort();
+        out.into_iter().map(|c| (c.item, c.score)).collect()
+    }
 }
 
 /// Discount of 1-based rank `i` in the standard convention.

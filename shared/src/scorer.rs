@@ -15,6 +15,7 @@
 //! The browser's WebGPU kernel and the trainer's burn model are tested against this.
 
 use crate::metrics::top_k_with_scores;
+use crate::ranking::RankingModel;
 use crate::weights::{FusionKind, ModelWeights};
 
 /// Numerically stable softmax of `u·v̄ᵐ/√d` over modalities (Eq. 5), written into `out`.
@@ -31,6 +32,23 @@ pub fn modality_attention(affinities: &[f32], d: usize, out: &mut [f32]) {
     for o in out.iter_mut() {
         *o /= total;
     }
+}
+
+/// Eq. 5–7 for one item from its affinities `u·v̄ᵐ`: `Σₘ softmaxₘ(affinity·scale)·affinityᵐ`
+/// with `scale = 1/√d`, without allocating. The full-ranking scorer
+/// ([`crate::ranking`]) and [`Scorer::score_all`] both score with this function.
+#[inline]
+pub fn attention_score(affinities: &[f32], scale: f32) -> f32 {
+    let max = affinities
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &a| m.max(a * scale));
+    let (mut total, mut weighted) = (0f32, 0f32);
+    for &a in affinities {
+        let e = (a * scale - max).exp();
+        total += e;
+        weighted += e * a;
+    }
+    weighted / total
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -194,13 +212,10 @@ impl<'a> Scorer<'a> {
                     aff[j * m_count + m] = dot(user, v);
                 }
             }
-            let mut a = vec![0f32; m_count];
+            let scale = 1.0 / (d as f32).sqrt();
             return aff
                 .chunks_exact(m_count)
-                .map(|s| {
-                    modality_attention(s, d, &mut a);
-                    s.iter().zip(&a).map(|(x, w)| x * w).sum()
-                })
+                .map(|s| attention_score(s, scale))
                 .collect();
         }
         let mut w = vec![0f32; m_count];
@@ -212,13 +227,16 @@ impl<'a> Scorer<'a> {
 
     /// Top-`n` items for a user vector, excluding `exclude` (sorted), best first,
     /// ties broken by item id, with the fusion weights of each.
+    /// The list comes from the tiled full-ranking scorer ([`RankingModel`]), the same
+    /// one the trainer evaluates with.
     pub fn recommend_vector(&self, user: &[f32], exclude: &[u32], n: usize) -> Vec<Recommendation> {
-        let scores = self.score_all(user);
+        let ranked = RankingModel::from_weights(self.weights).top_k(user, |_| exclude, n);
         let m_count = self.n_modalities();
         let mut w = vec![0f32; m_count];
         let mut c = vec![0f32; m_count];
-        top_k_with_scores(&scores, exclude, n)
+        ranked
             .into_iter()
+            .flatten()
             .map(|(item, score)| {
                 self.score_item(user, item as usize, &mut w, &mut c);
                 Recommendation {

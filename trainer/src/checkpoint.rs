@@ -31,6 +31,9 @@ pub struct LoopState {
     pub seconds_training: f64,
     pub seconds_evaluating: f64,
     pub evaluations: usize,
+    /// Splits scored so far (validation every evaluation, test only at a new best).
+    #[serde(default)]
+    pub splits_evaluated: usize,
     /// Neighbour ids of each learnt graph, by modality name.
     pub learnt_ids: Vec<(String, Vec<i64>)>,
     /// The learnt graphs' neighbour ids at the best epoch (they shape the best embeddings).

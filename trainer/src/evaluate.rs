@@ -1,11 +1,16 @@
 //! Full-ranking evaluation: every item except the user's training items is a
-//! candidate. Scores are computed in batches of users on the device (one matmul per
-//! modality), read back, and each user's top-K is selected on the CPU with a bounded
-//! heap ([`mario_shared::metrics::top_k_excluding`]) — never a full sort — in parallel
-//! over users. Metric definitions live in [`mario_shared::metrics`].
+//! candidate.
+//!
+//! A model is evaluated by [`evaluate_ranked`]: the final embeddings are read back
+//! once and ranked by [`mario_shared::ranking::RankingModel`] (tiles of users ×
+//! items, Eq. 5–7 fused per pair, threshold reject, bounded top-K; parallel over
+//! user tiles) — the same scorer `mario eval`, `mario recommend` and the browser's
+//! CPU path use. [`evaluate_with`] takes any scorer of full score rows (the
+//! popularity baseline). Metric definitions live in [`mario_shared::metrics`].
 
 use mario_data::Dataset;
 use mario_shared::metrics::{MetricsAccumulator, MetricsReport, top_k_excluding};
+use mario_shared::ranking::RankingModel;
 use rayon::prelude::*;
 
 /// Which held-out split to score.
@@ -61,6 +66,49 @@ pub fn evaluate_with(
         for (&u, ranked) in chunk.iter().zip(&ranked) {
             acc.add(ranked, &relevant[u as usize]);
         }
+    }
+    Ok(acc.finish())
+}
+
+/// Evaluates user vectors (`[n_users, d]`, dataset user order) against `ranking`.
+/// Users with no relevant items are skipped (and counted).
+pub fn evaluate_ranked(
+    dataset: &Dataset,
+    split: Split,
+    ks: &[usize],
+    users: &[f32],
+    ranking: &RankingModel,
+) -> anyhow::Result<MetricsReport> {
+    anyhow::ensure!(
+        ranking.n_items() == dataset.n_items,
+        "the model ranks {} items but the dataset has {}",
+        ranking.n_items(),
+        dataset.n_items
+    );
+    let d = users.len() / dataset.n_users.max(1);
+    anyhow::ensure!(
+        d * dataset.n_users == users.len() && d > 0,
+        "{} user values do not form {} users × d",
+        users.len(),
+        dataset.n_users
+    );
+    let relevant = split.relevant(dataset);
+    let mut acc = MetricsAccumulator::new(ks);
+    let evaluated: Vec<usize> = (0..dataset.n_users)
+        .filter(|&u| !relevant[u].is_empty())
+        .collect();
+    for _ in evaluated.len()..dataset.n_users {
+        acc.add(&[], &[]); // counted as skipped
+    }
+    let rows: Vec<f32> = evaluated
+        .iter()
+        .flat_map(|&u| users[u * d..(u + 1) * d].iter().copied())
+        .collect();
+    let ranked = ranking.top_k(&rows, |i| &dataset.train[evaluated[i]], acc.max_k());
+    // Accumulated in user order, so sums do not depend on the thread count.
+    for (&u, list) in evaluated.iter().zip(&ranked) {
+        let items: Vec<u32> = list.iter().map(|&(item, _)| item).collect();
+        acc.add(&items, &relevant[u]);
     }
     Ok(acc.finish())
 }

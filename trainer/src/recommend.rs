@@ -10,7 +10,8 @@ use mario_data::DatasetFormat;
 use mario_shared::scorer::Scorer;
 use mario_shared::weights::{ModelWeights, SizeBreakdown, StorageDtype};
 
-use crate::evaluate::{Split, evaluate_with};
+use crate::evaluate::{Split, evaluate_ranked};
+use mario_shared::ranking::RankingModel;
 
 /// Reads and validates a weights file, naming the file in any error.
 pub fn read_weights(path: &Path) -> anyhow::Result<ModelWeights> {
@@ -178,19 +179,18 @@ pub fn eval_command(
     Ok(())
 }
 
-/// Full-ranking evaluation of a weights file with the reference scorer.
+/// Full-ranking evaluation of a weights file with the shared tiled scorer.
 pub fn evaluate_weights(
     weights: &ModelWeights,
     dataset: &mario_data::Dataset,
     split: Split,
 ) -> anyhow::Result<mario_shared::metrics::MetricsReport> {
-    use rayon::prelude::*;
-    let scorer = Scorer::new(weights);
-    evaluate_with(dataset, split, &[10, 20], 512, |users| {
-        let rows: Vec<Vec<f32>> = users
-            .par_iter()
-            .map(|&u| scorer.score_all(weights.user_vector(u as usize).unwrap_or(&[])))
-            .collect();
-        Ok(rows.concat())
-    })
+    let ranking = RankingModel::from_weights(weights);
+    anyhow::ensure!(
+        weights.meta.n_users == dataset.n_users,
+        "the weights file has {} users but the dataset has {}: evaluate it on the data it was trained on",
+        weights.meta.n_users,
+        dataset.n_users
+    );
+    evaluate_ranked(dataset, split, &[10, 20], &weights.user_embedding, &ranking)
 }
