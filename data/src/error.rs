@@ -32,8 +32,8 @@ pub enum DataError {
     #[error("unknown dataset format {0:?}; expected `mmrec` or `lattice`")]
     UnknownFormat(String),
 
-    /// A preset name that is not `demo`, `baby` or `sports`.
-    #[error("unknown preset {0:?}; expected `demo`, `baby` or `sports`")]
+    /// A preset name that is not `demo`, `baby`, `sports` or `dense`.
+    #[error("unknown preset {0:?}; expected `demo`, `baby`, `sports` or `dense`")]
     UnknownPreset(String),
 
     /// The header line of an `.inter` file is missing or lacks a required column.

@@ -5,13 +5,23 @@
 //! neighbour ids `[I·k]` (Int) and edge weights `[I, k]`; aggregating it is a `select`
 //! of neighbour rows into `[I, k, d]`, a weighting and a sum (O(I·k·d), differentiable).
 //! The bipartite graph is an edge list propagated with a segment sum
-//! (`select_assign(…, IndexingUpdateOp::Add)`).
+//! (`select_assign(…, IndexingUpdateOp::Add)`). That is the dense *reference* path,
+//! used on wgpu; on the flex CPU backend the same products run as the sparse
+//! operations of [`crate::sparse`] (CSR / fixed-fan-in passes with their own
+//! backward, no `[E, d]` message tensors), tested against this path.
 //!
-//! kNN graphs are built blockwise (a block of rows against all items, then `topk`),
+//! kNN graphs are built blockwise (a block of rows against all items as one matrix
+//! product on the device, then a partial selection per row on the CPU, in parallel),
 //! so no dense items × items matrix ever exists. As in LATTICE's code, the top-k of a
 //! row includes the item itself (its cosine with itself is the maximum).
 
+use std::sync::Arc;
+
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+
+use rayon::prelude::*;
+
+use crate::sparse::{self, Csr, SparseMatrix};
 
 /// Rows per block when building kNN graphs.
 const KNN_BLOCK_ROWS: usize = 1024;
@@ -29,13 +39,38 @@ pub fn knn_cosine(x: Tensor<2>, k: usize) -> (Vec<i64>, Vec<f32>) {
     while start < n {
         let end = (start + KNN_BLOCK_ROWS).min(n);
         let block = normed.clone().narrow(0, start, end - start);
-        let similarity = block.matmul(transposed.clone());
-        let (values, indices) = similarity.topk_with_indices(k, 1);
-        sims.extend(to_f32(values));
-        ids.extend(to_i64(indices));
+        let similarity = to_f32(block.matmul(transposed.clone()));
+        let rows: Vec<(Vec<i64>, Vec<f32>)> = similarity
+            .par_chunks(n)
+            .map(|row| top_k_row(row, k))
+            .collect();
+        for (row_ids, row_sims) in rows {
+            ids.extend(row_ids);
+            sims.extend(row_sims);
+        }
         start = end;
     }
     (ids, sims)
+}
+
+/// The `k` largest entries of one similarity row, best first (ties to the lower
+/// index; NaN last): a partial selection, then a sort of the `k` kept.
+fn top_k_row(row: &[f32], k: usize) -> (Vec<i64>, Vec<f32>) {
+    let key = |&j: &usize| {
+        let s = row[j];
+        if s.is_nan() { f32::NEG_INFINITY } else { s }
+    };
+    let better = |a: &usize, b: &usize| key(b).total_cmp(&key(a)).then(a.cmp(b));
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    if k < order.len() {
+        order.select_nth_unstable_by(k, better);
+        order.truncate(k);
+    }
+    order.sort_unstable_by(better);
+    (
+        order.iter().map(|&j| j as i64).collect(),
+        order.iter().map(|&j| row[j]).collect(),
+    )
 }
 
 /// Divides every row by its L2 norm (rows of norm 0 stay 0).
@@ -54,13 +89,6 @@ pub fn to_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("float tensor data")
-}
-
-pub fn to_i64<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
-    t.into_data()
-        .convert::<i64>()
-        .try_into_vec::<i64>()
-        .expect("int tensor data")
 }
 
 pub fn float_tensor<const D: usize>(
@@ -98,6 +126,8 @@ pub struct BipartiteGraph {
     pub dst: Tensor<1, Int>,
     /// `1/√(deg(src)·deg(dst))`, `[E, 1]`.
     pub weight: Tensor<2>,
+    /// Â in CSR form (symmetric), when `device` runs the sparse operations.
+    pub matrix: Option<Arc<SparseMatrix>>,
 }
 
 impl BipartiteGraph {
@@ -121,16 +151,39 @@ impl BipartiteGraph {
             }
         }
         let n_edges = w.len();
+        let n_nodes = n_users + n_items;
+        let matrix = sparse::supported(device).then(|| {
+            // Row = destination, column = source: (Â·x)[dst] = Σ w · x[src].
+            let triplets: Vec<(u32, u32, f32)> = dst
+                .iter()
+                .zip(&src)
+                .zip(&w)
+                .map(|((&d, &s), &v)| (d as u32, s as u32, v))
+                .collect();
+            Arc::new(SparseMatrix::symmetric(Csr::from_triplets(
+                n_nodes, n_nodes, &triplets,
+            )))
+        });
         Self {
-            n_nodes: n_users + n_items,
+            n_nodes,
             src: int_tensor(src, device),
             dst: int_tensor(dst, device),
             weight: float_tensor(w, [n_edges, 1], device),
+            matrix,
         }
     }
 
-    /// One propagation `Â·x` (segment sum of weighted source rows into destinations).
+    /// One propagation `Â·x`: the sparse operation where the device has it, else
+    /// [`Self::propagate_dense`].
     pub fn propagate(&self, x: Tensor<2>) -> Tensor<2> {
+        match &self.matrix {
+            Some(matrix) => sparse::spmm(x, matrix),
+            None => self.propagate_dense(x),
+        }
+    }
+
+    /// The reference `Â·x` from dense ops (segment sum of weighted source rows).
+    pub fn propagate_dense(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, dim] = x.dims();
         let messages = x.clone().select(0, self.src.clone()) * self.weight.clone();
         Tensor::zeros([self.n_nodes, dim], &x.device()).select_assign(

@@ -20,11 +20,19 @@ mod optimizer;
 mod planted;
 mod plot;
 mod recommend;
+mod roofline;
+mod sparse;
 mod train;
 #[cfg(test)]
 mod training_tests;
 
 use clap::Parser;
+
+/// mimalloc keeps freed pages for reuse: the per-batch temporaries of the training
+/// step (tens of MB each) no longer cost an mmap, page faults and kernel zeroing
+/// every batch (`mario bench` before/after in the README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let filter =

@@ -24,6 +24,8 @@ use crate::config::{CfBackbone, DecodeTarget, FeatureScaling, FusionStage, Train
 use crate::graph::{
     BipartiteGraph, aggregate, float_tensor, int_tensor, knn_cosine, l2_normalize_rows,
 };
+use crate::sparse::{self, FanIndex};
+use std::sync::Arc;
 
 pub const INTERACTION: &str = mario_shared::weights::INTERACTION;
 
@@ -125,6 +127,9 @@ pub struct SideModality {
     pub learnt: Tensor<1, Int>,
     /// `raw_ids ++ learnt_ids` as one `[I·2k]` index tensor, row-interleaved per item.
     pub all_ids: Tensor<1, Int>,
+    /// The same two graphs for the sparse operations (flex): `learnt_ids` and `all_ids`.
+    pub learnt_index: Arc<FanIndex>,
+    pub all_index: Arc<FanIndex>,
 }
 
 /// Item-item graph state of all side modalities.
@@ -155,6 +160,9 @@ pub struct Mario {
     /// Whether the CF interaction modality is scored.
     pub use_interaction: bool,
     pub device: Device,
+    /// Whether graph products run as [`crate::sparse`] operations (flex) instead of
+    /// the dense reference path (wgpu).
+    pub sparse: bool,
 }
 
 impl Mario {
@@ -216,6 +224,8 @@ impl Mario {
                 learnt_ids: raw_ids.clone(),
                 learnt: int_tensor(Vec::new(), device),
                 all_ids: int_tensor(Vec::new(), device),
+                learnt_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
+                all_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
                 raw_ids,
                 raw_weight,
             });
@@ -257,6 +267,7 @@ impl Mario {
             bipartite: BipartiteGraph::new(&dataset.train, dataset.n_items, device),
             use_interaction,
             device: device.clone(),
+            sparse: sparse::supported(device),
         };
         let params = Params { list };
         model.refresh_learnt_graphs(&params);
@@ -323,6 +334,13 @@ impl Mario {
                 all.extend_from_slice(&m.raw_ids[j * k_raw..(j + 1) * k_raw]);
                 all.extend_from_slice(&m.learnt_ids[j * k_learnt..(j + 1) * k_learnt]);
             }
+            let to_u32 = |ids: &[i64]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
+            m.all_index = Arc::new(FanIndex::new(to_u32(&all), self.n_items, self.n_items));
+            m.learnt_index = Arc::new(FanIndex::new(
+                to_u32(&m.learnt_ids),
+                self.n_items,
+                self.n_items,
+            ));
             m.all_ids = int_tensor(all, &self.device);
             m.learnt = int_tensor(m.learnt_ids.clone(), &self.device);
         }
@@ -342,10 +360,14 @@ impl Mario {
             let k_learnt = m.learnt_ids.len() / self.n_items;
             // Āᵐ edge weights: cosine of compressed embeddings, differentiable.
             let normed = l2_normalize_rows(compressed.clone());
-            let neighbours = aggregate_rows(normed.clone(), &m.learnt, self.n_items, k_learnt);
-            let cos: Tensor<2> = (neighbours * normed.unsqueeze_dim::<3>(1))
-                .sum_dim(2)
-                .squeeze_dim(2);
+            let cos: Tensor<2> = if self.sparse {
+                sparse::fan_self_dots(normed, &m.learnt_index)
+            } else {
+                let neighbours = aggregate_rows(normed.clone(), &m.learnt, self.n_items, k_learnt);
+                (neighbours * normed.unsqueeze_dim::<3>(1))
+                    .sum_dim(2)
+                    .squeeze_dim(2)
+            };
             let learnt_weight = activation::relu(cos) * (1.0 - lambda);
             // Gᵐ = λAᵐ + (1−λ)Āᵐ over the union of both neighbour sets (Eq. 3).
             let weight = Tensor::cat(vec![m.raw_weight.clone(), learnt_weight], 1);
@@ -359,7 +381,11 @@ impl Mario {
             let normalised = weight * inv_sqrt_degree * neighbour_norm;
             let mut h = compressed.clone();
             for _ in 0..self.config.item_layers {
-                h = aggregate(h, &m.all_ids, normalised.clone());
+                h = if self.sparse {
+                    sparse::fan_weighted_sum(h, normalised.clone(), &m.all_index)
+                } else {
+                    aggregate(h, &m.all_ids, normalised.clone())
+                };
             }
             finals.push(h);
             compressed_all.push(compressed);
@@ -476,8 +502,13 @@ impl Mario {
         let mut mp = None;
         if self.config.mu > 0.0 && !self.graphs.modalities.is_empty() {
             // Eq. 8 and 10 on the batch's items: mean |vᵐ − ṽᵐ| per modality over the
-            // (scaled) feature elements, summed (normalisation: `crate::config`).
-            let batch_items = Tensor::cat(vec![pos_ids, neg_ids], 0);
+            // (scaled) feature elements of the 2B positive and negative items, summed
+            // (normalisation: `crate::config`). An item drawn c times contributes c times
+            // its row error, so each distinct item is decoded once and weighted by c.
+            let (unique, counts) = batch_item_counts(pos, neg);
+            let n_unique = unique.len();
+            let batch_items = int_tensor(unique, &self.device);
+            let weights = float_tensor(counts, [n_unique, 1], &self.device);
             let mut sum: Option<Tensor<1>> = None;
             for (idx, m) in self.graphs.modalities.iter().enumerate() {
                 let source = match (self.config.decode, self.config.fusion_stage) {
@@ -487,7 +518,9 @@ impl Mario {
                 let code = source.clone().select(0, batch_items.clone());
                 let decoded = code.matmul(params.get(&format!("decode.{}", m.name)).clone());
                 let target = m.features.clone().select(0, batch_items.clone());
-                let err = (decoded - target).abs().mean();
+                let [_, dim] = target.dims();
+                let row_error: Tensor<2> = (decoded - target).abs().sum_dim(1);
+                let err = (row_error * weights.clone()).sum() / (2 * b * dim) as f32;
                 sum = Some(match sum {
                     Some(s) => s + err,
                     None => err,
@@ -501,7 +534,7 @@ impl Mario {
         LossParts { total, bpr, mp, l2 }
     }
 
-    fn fc_params(&self, params: &Params) -> Option<(Tensor<2>, Tensor<2>)> {
+    pub fn fc_params(&self, params: &Params) -> Option<(Tensor<2>, Tensor<2>)> {
         (self.config.fusion == FusionKind::Fc).then(|| {
             (
                 params.get("fusion.fc.weight").clone(),
@@ -510,7 +543,10 @@ impl Mario {
         })
     }
 
-    /// Scores `[B, I]` of every item for a batch of users, from precomputed embeddings.
+    /// Scores `[B, I]` of every item for a batch of users, from precomputed embeddings:
+    /// the dense burn reference of Eq. 5–7 that the tests hold the shared tiled
+    /// scorer ([`mario_shared::ranking`], used for evaluation) against.
+    #[cfg(test)]
     pub fn score_users(
         &self,
         emb: &Embeddings,
@@ -557,6 +593,24 @@ impl Mario {
             }
         }
     }
+}
+
+/// The distinct items of a batch's positives and negatives, ascending, with how
+/// often each occurs (as `f32` weights).
+fn batch_item_counts(pos: &[i64], neg: &[i64]) -> (Vec<i64>, Vec<f32>) {
+    let mut all: Vec<i64> = pos.iter().chain(neg).copied().collect();
+    all.sort_unstable();
+    let mut unique = Vec::new();
+    let mut counts: Vec<f32> = Vec::new();
+    for item in all {
+        if unique.last() == Some(&item) {
+            *counts.last_mut().expect("a count per item") += 1.0;
+        } else {
+            unique.push(item);
+            counts.push(1.0);
+        }
+    }
+    (unique, counts)
 }
 
 /// Selects `k` rows per item: `[n, k, dim]`.

@@ -96,18 +96,22 @@ pub enum Preset {
     Baby,
     /// Amazon Sports' size: 35,598 × 18,357 × 296,337, 4096 / 1024 dims.
     Sports,
+    /// A dense catalogue of MovieLens-100k's shape (943 × 1,349 × 99,000, ≈ 79k
+    /// training pairs, 384 / 256 dims): the shape of the real-data speed comparison.
+    Dense,
 }
 
 impl Preset {
     /// All presets.
-    pub const ALL: [Preset; 3] = [Preset::Demo, Preset::Baby, Preset::Sports];
+    pub const ALL: [Preset; 4] = [Preset::Demo, Preset::Baby, Preset::Sports, Preset::Dense];
 
-    /// `demo`, `baby` or `sports` (also the dataset name and `.inter` stem).
+    /// `demo`, `baby`, `sports` or `dense` (also the dataset name and `.inter` stem).
     pub fn name(self) -> &'static str {
         match self {
             Preset::Demo => "demo",
             Preset::Baby => "baby",
             Preset::Sports => "sports",
+            Preset::Dense => "dense",
         }
     }
 
@@ -137,6 +141,14 @@ impl Preset {
                 dims: [4096, 1024],
                 vocab: &vocab::SPORTS,
             },
+            Preset::Dense => Config {
+                name: "dense",
+                n_users: 943,
+                n_items: 1_349,
+                n_interactions: 99_000,
+                dims: [384, 256],
+                vocab: &vocab::HOME,
+            },
         }
     }
 }
@@ -148,6 +160,7 @@ impl FromStr for Preset {
             "demo" => Ok(Preset::Demo),
             "baby" => Ok(Preset::Baby),
             "sports" => Ok(Preset::Sports),
+            "dense" => Ok(Preset::Dense),
             _ => Err(DataError::UnknownPreset(s.to_owned())),
         }
     }

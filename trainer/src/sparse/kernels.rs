@@ -1,0 +1,250 @@
+//! Host kernels of the sparse graph operations: CSR products and fixed-fan-in
+//! gathers over `f32` row-major tables, parallel over output rows with rayon.
+//!
+//! Every output row is summed serially in a fixed order, so results do not depend on
+//! the number of threads. These functions know nothing of burn; [`super::ops`]
+//! wraps them as differentiable burn operations.
+
+use rayon::prelude::*;
+
+/// Rows per rayon task: small rows (d = 64) are too cheap to schedule one by one.
+const ROWS_PER_TASK: usize = 64;
+
+#[inline]
+fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums: vectorisable without reassociation by the compiler.
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut tail = 0f32;
+    for i in chunks * 8..a.len() {
+        tail += a[i] * b[i];
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A sparse `n_rows × n_cols` matrix in compressed sparse row form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Csr {
+    pub n_rows: usize,
+    pub n_cols: usize,
+    /// `row_ptr[r]..row_ptr[r + 1]` are row `r`'s entries.
+    pub row_ptr: Vec<usize>,
+    pub cols: Vec<u32>,
+    pub vals: Vec<f32>,
+}
+
+impl Csr {
+    /// Builds from `(row, col, value)` triplets; entries keep their order within a row.
+    pub fn from_triplets(n_rows: usize, n_cols: usize, triplets: &[(u32, u32, f32)]) -> Self {
+        let mut row_ptr = vec![0usize; n_rows + 1];
+        for &(r, _, _) in triplets {
+            row_ptr[r as usize + 1] += 1;
+        }
+        for r in 0..n_rows {
+            row_ptr[r + 1] += row_ptr[r];
+        }
+        let mut fill = row_ptr.clone();
+        let mut cols = vec![0u32; triplets.len()];
+        let mut vals = vec![0f32; triplets.len()];
+        for &(r, c, v) in triplets {
+            let at = &mut fill[r as usize];
+            cols[*at] = c;
+            vals[*at] = v;
+            *at += 1;
+        }
+        Self {
+            n_rows,
+            n_cols,
+            row_ptr,
+            cols,
+            vals,
+        }
+    }
+
+    /// The transposed matrix (entries of a row ordered by their original row).
+    #[cfg(test)]
+    pub fn transpose(&self) -> Self {
+        let mut triplets = Vec::with_capacity(self.vals.len());
+        for r in 0..self.n_rows {
+            for e in self.row_ptr[r]..self.row_ptr[r + 1] {
+                triplets.push((self.cols[e], r as u32, self.vals[e]));
+            }
+        }
+        Self::from_triplets(self.n_cols, self.n_rows, &triplets)
+    }
+
+    /// `A·x` for a row-major `n_cols × d` table `x`: `n_rows × d`.
+    pub fn matmul(&self, x: &[f32], d: usize) -> Vec<f32> {
+        assert_eq!(x.len(), self.n_cols * d, "spmm: x is not n_cols × d");
+        let mut out = vec![0f32; self.n_rows * d];
+        out.par_chunks_mut(d * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, block)| {
+                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
+                    let r = task * ROWS_PER_TASK + offset;
+                    for e in self.row_ptr[r]..self.row_ptr[r + 1] {
+                        let c = self.cols[e] as usize;
+                        axpy(row, self.vals[e], &x[c * d..(c + 1) * d]);
+                    }
+                }
+            });
+        out
+    }
+}
+
+/// A graph where every row has the same number of neighbours (`fan`), e.g. a kNN
+/// graph, with the reverse index its backward passes need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanIndex {
+    pub n_rows: usize,
+    pub fan: usize,
+    /// Rows of the gathered table.
+    pub n_src: usize,
+    /// `ids[i·fan + j]`: neighbour `j` of row `i`.
+    pub ids: Vec<u32>,
+    /// Edges `e = i·fan + j` grouped by source `ids[e]`: `rev_edges[rev_ptr[s]..rev_ptr[s + 1]]`.
+    pub rev_ptr: Vec<usize>,
+    pub rev_edges: Vec<u32>,
+}
+
+impl FanIndex {
+    pub fn new(ids: Vec<u32>, n_rows: usize, n_src: usize) -> Self {
+        let fan = ids.len().checked_div(n_rows).unwrap_or(0);
+        assert_eq!(
+            ids.len(),
+            n_rows * fan,
+            "fan index: ids is not n_rows × fan"
+        );
+        let mut rev_ptr = vec![0usize; n_src + 1];
+        for &s in &ids {
+            assert!((s as usize) < n_src, "fan index: neighbour {s} ≥ {n_src}");
+            rev_ptr[s as usize + 1] += 1;
+        }
+        for s in 0..n_src {
+            rev_ptr[s + 1] += rev_ptr[s];
+        }
+        let mut fill = rev_ptr.clone();
+        let mut rev_edges = vec![0u32; ids.len()];
+        for (e, &s) in ids.iter().enumerate() {
+            rev_edges[fill[s as usize]] = e as u32;
+            fill[s as usize] += 1;
+        }
+        Self {
+            n_rows,
+            fan,
+            n_src,
+            ids,
+            rev_ptr,
+            rev_edges,
+        }
+    }
+
+    /// `out[i] = Σⱼ w[i, j] · x[ids[i, j]]`: `n_rows × d`.
+    pub fn weighted_sum(&self, x: &[f32], w: &[f32], d: usize) -> Vec<f32> {
+        assert_eq!(x.len(), self.n_src * d);
+        assert_eq!(w.len(), self.n_rows * self.fan);
+        let fan = self.fan;
+        let mut out = vec![0f32; self.n_rows * d];
+        out.par_chunks_mut(d * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, block)| {
+                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
+                    let i = task * ROWS_PER_TASK + offset;
+                    let edges = i * fan..(i + 1) * fan;
+                    for (&s, &we) in self.ids[edges.clone()].iter().zip(&w[edges]) {
+                        let s = s as usize;
+                        axpy(row, we, &x[s * d..(s + 1) * d]);
+                    }
+                }
+            });
+        out
+    }
+
+    /// Gradient of [`Self::weighted_sum`] with respect to `x`:
+    /// `gx[s] = Σ_{(i, j): ids[i, j] = s} w[i, j] · g[i]`, `n_src × d`.
+    pub fn weighted_sum_grad_x(&self, g: &[f32], w: &[f32], d: usize) -> Vec<f32> {
+        assert_eq!(g.len(), self.n_rows * d);
+        let fan = self.fan.max(1);
+        let mut out = vec![0f32; self.n_src * d];
+        out.par_chunks_mut(d * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, block)| {
+                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
+                    let s = task * ROWS_PER_TASK + offset;
+                    for &e in &self.rev_edges[self.rev_ptr[s]..self.rev_ptr[s + 1]] {
+                        let i = e as usize / fan;
+                        axpy(row, w[e as usize], &g[i * d..(i + 1) * d]);
+                    }
+                }
+            });
+        out
+    }
+
+    /// Gradient of [`Self::weighted_sum`] with respect to `w`: `gw[i, j] = g[i]·x[ids[i, j]]`.
+    pub fn weighted_sum_grad_w(&self, g: &[f32], x: &[f32], d: usize) -> Vec<f32> {
+        self.pair_dots(g, x, d)
+    }
+
+    /// `out[i, j] = a[i]·b[ids[i, j]]`, `n_rows × fan`.
+    pub fn pair_dots(&self, a: &[f32], b: &[f32], d: usize) -> Vec<f32> {
+        assert_eq!(a.len(), self.n_rows * d);
+        assert_eq!(b.len(), self.n_src * d);
+        let fan = self.fan;
+        let mut out = vec![0f32; self.n_rows * fan];
+        if fan == 0 {
+            return out;
+        }
+        out.par_chunks_mut(fan * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, block)| {
+                for (offset, row) in block.chunks_exact_mut(fan).enumerate() {
+                    let i = task * ROWS_PER_TASK + offset;
+                    let ai = &a[i * d..(i + 1) * d];
+                    for (j, o) in row.iter_mut().enumerate() {
+                        let s = self.ids[i * fan + j] as usize;
+                        *o = dot(ai, &b[s * d..(s + 1) * d]);
+                    }
+                }
+            });
+        out
+    }
+
+    /// Gradient of `c[i, j] = a[i]·a[ids[i, j]]` (rows and neighbours from one table,
+    /// `n_rows = n_src`) with respect to `a`, given `g = ∂L/∂c`:
+    /// `ga[t] = Σⱼ g[t, j] a[ids[t, j]] + Σ_{(i, j): ids[i, j] = t} g[i, j] a[i]`.
+    pub fn self_dots_grad(&self, g: &[f32], a: &[f32], d: usize) -> Vec<f32> {
+        assert_eq!(self.n_rows, self.n_src, "self dots need a square index");
+        assert_eq!(g.len(), self.n_rows * self.fan);
+        let fan = self.fan.max(1);
+        let mut out = vec![0f32; self.n_rows * d];
+        out.par_chunks_mut(d * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(task, block)| {
+                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
+                    let t = task * ROWS_PER_TASK + offset;
+                    let edges = t * self.fan..(t + 1) * self.fan;
+                    for (&s, &ge) in self.ids[edges.clone()].iter().zip(&g[edges]) {
+                        let s = s as usize;
+                        axpy(row, ge, &a[s * d..(s + 1) * d]);
+                    }
+                    for &e in &self.rev_edges[self.rev_ptr[t]..self.rev_ptr[t + 1]] {
+                        let i = e as usize / fan;
+                        axpy(row, g[e as usize], &a[i * d..(i + 1) * d]);
+                    }
+                }
+            });
+        out
+    }
+}

@@ -1,0 +1,264 @@
+//! The sparse graph operations as burn operations with hand-written backward
+//! passes, on burn's `flex` CPU backend (plain and under autodiff).
+//!
+//! burn has no sparse tensors: expressed with dense ops, one propagation over a
+//! graph of `E` edges materialises an `[E, d]` message tensor forward and another
+//! backward. Here each operation is one pass over the edges that writes only its
+//! `[n, d]` (or `[n, fan]`) output; the backward is the same kind of pass
+//! (`Aᵀ·g`, or the reverse index of a fixed-fan-in graph).
+//!
+//! The operations are declared once as a burn backend extension
+//! ([`SparseBackend`]), implemented for `Flex` and for `Autodiff<Flex>`, and called
+//! through [`spmm`], [`fan_weighted_sum`] and [`fan_self_dots`] on ordinary
+//! `Tensor`s. On other devices (wgpu) the model keeps the dense reference path in
+//! [`crate::graph`], and tests check the two against each other, values and gradients.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+
+use super::kernels::{Csr, FanIndex};
+
+/// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
+#[derive(Debug)]
+pub struct SparseMatrix {
+    pub forward: Csr,
+    /// `None` when the matrix is symmetric (the backward reuses `forward`).
+    pub transpose: Option<Csr>,
+}
+
+impl SparseMatrix {
+    /// A symmetric matrix: its transpose is itself.
+    pub fn symmetric(matrix: Csr) -> Self {
+        Self {
+            forward: matrix,
+            transpose: None,
+        }
+    }
+
+    fn backward(&self) -> &Csr {
+        self.transpose.as_ref().unwrap_or(&self.forward)
+    }
+}
+
+/// Sparse graph operations a backend can run natively.
+#[backend_extension(Autodiff, Flex)]
+pub trait SparseBackend: Backend {
+    /// `A·x`: `x` is `[n_cols, d]`, the result `[n_rows, d]`.
+    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self>;
+    /// `out[i] = Σⱼ w[i, j] · x[ids[i, j]]`: `x` is `[n_src, d]`, `w` `[n_rows, fan]`.
+    fn fan_weighted_sum(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        index: Arc<FanIndex>,
+    ) -> FloatTensor<Self>;
+    /// `out[i, j] = a[i]·a[ids[i, j]]`: `a` is `[n, d]`, the result `[n, fan]`.
+    fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self>;
+}
+
+/// The `f32` values of a flex tensor, in row-major order, and its shape.
+fn host(t: &FloatTensor<Flex>) -> (Vec<usize>, std::borrow::Cow<'_, [f32]>) {
+    let shape = t.shape().to_vec();
+    match t.as_slice::<f32>() {
+        Some(values) => (shape, std::borrow::Cow::Borrowed(values)),
+        None => {
+            let values = t
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("sparse ops take f32 tensors");
+            (shape, std::borrow::Cow::Owned(values))
+        }
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 2], like: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    Flex::float_from_data(TensorData::new(values, shape), &like.device())
+}
+
+impl SparseBackend for Flex {
+    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
+        let (shape, values) = host(&x);
+        let out = matrix.forward.matmul(&values, shape[1]);
+        flex_tensor(out, [matrix.forward.n_rows, shape[1]], &x)
+    }
+
+    fn fan_weighted_sum(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        index: Arc<FanIndex>,
+    ) -> FloatTensor<Self> {
+        let (shape, values) = host(&x);
+        let (_, w) = host(&weight);
+        let out = index.weighted_sum(&values, &w, shape[1]);
+        flex_tensor(out, [index.n_rows, shape[1]], &x)
+    }
+
+    fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self> {
+        let (shape, values) = host(&a);
+        let out = index.pair_dots(&values, &values, shape[1]);
+        flex_tensor(out, [index.n_rows, index.fan], &a)
+    }
+}
+
+/// Backward of `A·x`: `∂x = Aᵀ·g`.
+#[derive(Debug)]
+struct SpmmBackward;
+
+impl Backward<Flex, 1> for SpmmBackward {
+    type State = Arc<SparseMatrix>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            let (shape, g) = host(&grad);
+            let back = ops.state.backward();
+            let gx = back.matmul(&g, shape[1]);
+            grads.register::<Flex>(node.id, flex_tensor(gx, [back.n_rows, shape[1]], &grad));
+        }
+    }
+}
+
+/// Backward of the fan-in weighted sum: `∂x` through the reverse index, `∂w` as dots.
+#[derive(Debug)]
+struct FanWeightedSumBackward;
+
+impl Backward<Flex, 2> for FanWeightedSumBackward {
+    /// (x, w, index).
+    type State = (FloatTensor<Flex>, FloatTensor<Flex>, Arc<FanIndex>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_x, parent_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w, index) = ops.state;
+        let (shape, g) = host(&grad);
+        let d = shape[1];
+        if let Some(node) = parent_x {
+            let (_, wv) = host(&w);
+            let gx = index.weighted_sum_grad_x(&g, &wv, d);
+            grads.register::<Flex>(node.id, flex_tensor(gx, [index.n_src, d], &grad));
+        }
+        if let Some(node) = parent_w {
+            let (_, xv) = host(&x);
+            let gw = index.weighted_sum_grad_w(&g, &xv, d);
+            grads.register::<Flex>(node.id, flex_tensor(gw, [index.n_rows, index.fan], &grad));
+        }
+    }
+}
+
+/// Backward of the self dots `a[i]·a[ids[i, j]]`.
+#[derive(Debug)]
+struct FanSelfDotsBackward;
+
+impl Backward<Flex, 1> for FanSelfDotsBackward {
+    /// (a, index).
+    type State = (FloatTensor<Flex>, Arc<FanIndex>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            let (a, index) = ops.state;
+            let (shape, av) = host(&a);
+            let (_, g) = host(&grad);
+            let ga = index.self_dots_grad(&g, &av, shape[1]);
+            grads.register::<Flex>(node.id, flex_tensor(ga, [index.n_rows, shape[1]], &grad));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
+    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
+        match SpmmBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::spmm(x.primitive().clone(), matrix.clone());
+                prep.finish(matrix, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::spmm(x.into_primitive(), matrix)),
+        }
+    }
+
+    fn fan_weighted_sum(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        index: Arc<FanIndex>,
+    ) -> FloatTensor<Self> {
+        match FanWeightedSumBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, wp) = (x.primitive().clone(), weight.primitive().clone());
+                let out = Flex::fan_weighted_sum(xp.clone(), wp.clone(), index.clone());
+                prep.finish((xp, wp, index), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::fan_weighted_sum(
+                x.into_primitive(),
+                weight.into_primitive(),
+                index,
+            )),
+        }
+    }
+
+    fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self> {
+        match FanSelfDotsBackward
+            .prepare::<C>([a.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let ap = a.primitive().clone();
+                let out = Flex::fan_self_dots(ap.clone(), index.clone());
+                prep.finish((ap, index), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::fan_self_dots(a.into_primitive(), index)),
+        }
+    }
+}
+
+/// `A·x` on a flex tensor (plain or autodiff).
+pub fn spmm(x: Tensor<2>, matrix: &Arc<SparseMatrix>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::spmm(
+        x.into_dispatch(),
+        matrix.clone(),
+    ))
+}
+
+/// `out[i] = Σⱼ w[i, j] · x[ids[i, j]]` on flex tensors.
+pub fn fan_weighted_sum(x: Tensor<2>, weight: Tensor<2>, index: &Arc<FanIndex>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::fan_weighted_sum(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        index.clone(),
+    ))
+}
+
+/// `out[i, j] = a[i]·a[ids[i, j]]` on a flex tensor.
+pub fn fan_self_dots(a: Tensor<2>, index: &Arc<FanIndex>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::fan_self_dots(
+        a.into_dispatch(),
+        index.clone(),
+    ))
+}
+
+/// Whether tensors on `device` can use these operations (flex, plain or autodiff).
+pub fn supported(device: &burn::tensor::Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}

@@ -1,0 +1,148 @@
+//! The sparse operations against the dense reference path of `crate::graph`:
+//! forward values and gradients on random data, on flex under autodiff.
+
+use std::sync::Arc;
+
+use burn::tensor::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::graph::{BipartiteGraph, aggregate, float_tensor, int_tensor, to_f32};
+
+fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+/// A random fixed-fan graph over `n` rows, neighbours possibly repeated.
+fn random_ids(rng: &mut ChaCha8Rng, n: usize, fan: usize) -> Vec<u32> {
+    (0..n * fan)
+        .map(|_| rng.random_range(0..n as u32))
+        .collect()
+}
+
+#[test]
+fn spmm_matches_edge_list_propagation_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (n_users, n_items, d) = (23, 17, 5);
+    let train: Vec<Vec<u32>> = (0..n_users)
+        .map(|_| {
+            let mut items: Vec<u32> = (0..4)
+                .map(|_| rng.random_range(0..n_items as u32))
+                .collect();
+            items.sort();
+            items.dedup();
+            items
+        })
+        .collect();
+    let device = Device::flex().autodiff();
+    let graph = BipartiteGraph::new(&train, n_items, &Device::flex());
+    let n = n_users + n_items;
+    let x_values = random(&mut rng, n * d);
+    let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
+
+    let run = |fast: bool| {
+        let x = float_tensor(x_values.clone(), [n, d], &device).require_grad();
+        let y = if fast {
+            spmm(
+                x.clone(),
+                graph.matrix.as_ref().expect("flex graphs carry a CSR"),
+            )
+        } else {
+            graph.propagate_dense(x.clone())
+        };
+        let loss = (y.clone() * probe.clone()).sum();
+        let grads = loss.backward();
+        (
+            to_f32(y.inner()),
+            to_f32(x.grad(&grads).expect("x has a gradient")),
+        )
+    };
+    let (fast_y, fast_g) = run(true);
+    let (ref_y, ref_g) = run(false);
+    assert_close(&fast_y, &ref_y, "A·x");
+    assert_close(&fast_g, &ref_g, "∂x");
+}
+
+#[test]
+fn fan_weighted_sum_matches_gather_reference_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (n, fan, d) = (31, 6, 7);
+    let ids = random_ids(&mut rng, n, fan);
+    let index = Arc::new(FanIndex::new(ids.clone(), n, n));
+    let device = Device::flex().autodiff();
+    let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &Device::flex());
+    let (xv, wv) = (random(&mut rng, n * d), random(&mut rng, n * fan));
+    let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
+    let run = |fast: bool| {
+        let x = float_tensor(xv.clone(), [n, d], &device).require_grad();
+        let w = float_tensor(wv.clone(), [n, fan], &device).require_grad();
+        let y = if fast {
+            fan_weighted_sum(x.clone(), w.clone(), &index)
+        } else {
+            aggregate(x.clone(), &id_tensor, w.clone())
+        };
+        let grads = (y.clone() * probe.clone()).sum().backward();
+        (
+            to_f32(y.inner()),
+            to_f32(x.grad(&grads).unwrap()),
+            to_f32(w.grad(&grads).unwrap()),
+        )
+    };
+    let fast = run(true);
+    let reference = run(false);
+    assert_close(&fast.0, &reference.0, "Σ w·x");
+    assert_close(&fast.1, &reference.1, "∂x");
+    assert_close(&fast.2, &reference.2, "∂w");
+}
+
+#[test]
+fn fan_self_dots_matches_gather_reference_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (n, fan, d) = (29, 4, 6);
+    let ids = random_ids(&mut rng, n, fan);
+    let index = Arc::new(FanIndex::new(ids.clone(), n, n));
+    let device = Device::flex().autodiff();
+    let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &Device::flex());
+    let av = random(&mut rng, n * d);
+    let probe = float_tensor(random(&mut rng, n * fan), [n, fan], &Device::flex());
+    let run = |fast: bool| {
+        let a = float_tensor(av.clone(), [n, d], &device).require_grad();
+        let y: Tensor<2> = if fast {
+            fan_self_dots(a.clone(), &index)
+        } else {
+            let rows: Tensor<3> = a.clone().select(0, id_tensor.clone()).reshape([n, fan, d]);
+            (rows * a.clone().unsqueeze_dim::<3>(1))
+                .sum_dim(2)
+                .reshape([n, fan])
+        };
+        let grads = (y.clone() * probe.clone()).sum().backward();
+        (to_f32(y.inner()), to_f32(a.grad(&grads).unwrap()))
+    };
+    let fast = run(true);
+    let reference = run(false);
+    assert_close(&fast.0, &reference.0, "a·a[ids]");
+    assert_close(&fast.1, &reference.1, "∂a");
+}
+
+#[test]
+fn csr_transpose_round_trips_and_reverse_index_groups_edges() {
+    let triplets = [(0, 2, 1.0), (1, 0, 2.0), (1, 2, 3.0), (2, 1, 4.0)];
+    let a = Csr::from_triplets(3, 3, &triplets);
+    assert_eq!(a.transpose().transpose(), a);
+    let x = [1.0, 10.0, 100.0];
+    assert_eq!(a.matmul(&x, 1), vec![100.0, 302.0, 40.0]);
+    let index = FanIndex::new(vec![2, 2, 0, 1], 2, 3);
+    assert_eq!(index.rev_ptr, vec![0, 1, 2, 4]);
+    assert_eq!(index.rev_edges, vec![2, 3, 0, 1]);
+}
