@@ -6,8 +6,10 @@
 //!   wasm32), real-browser tests. `.ci/run` calls exactly this.
 //! - `cargo xtask setup` — only the installs (idempotent).
 //! - `cargo xtask wasm`  — only the web app build into `static/pkg/`.
+//! - `cargo xtask gpu-bench` — the one-script bundle a bare GPU machine runs (`--local`: dry run here).
 
 mod cmd;
+mod gpu_bench;
 mod setup;
 mod wasm;
 
@@ -58,6 +60,12 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_SEED)]
         seed: u64,
     },
+    /// Build `target/gpu-bench/` (stripped mario.xz, the Vulkan loader, run.sh) for a bare
+    /// GPU machine; `--local` also runs it here on `demo` with the CPU backend.
+    GpuBench {
+        #[arg(long)]
+        local: bool,
+    },
     /// fmt + clippy + `cargo test --workspace` + wasm build + browser tests (what CI runs).
     Test {
         /// Run the remaining independent stages after a failure; fail at the end.
@@ -89,6 +97,16 @@ fn main() {
             seed,
         } => demo(&ctx, addr, no_serve, &preset, seed),
         Command::Test { keep_going } => test(&ctx, keep_going),
+        Command::GpuBench { local } => {
+            let mut st = Stages::new();
+            let r = st
+                .run("build mario", || build_mario(&ctx, &clippy_env(&ctx)?))
+                .and_then(|mario| {
+                    st.run("gpu-bench bundle", || gpu_bench::run(&ctx, &mario, local))
+                });
+            st.print_summary("gpu-bench");
+            r
+        }
     };
     if let Err(e) = res {
         eprintln!("\nerror: {e:#}");
