@@ -240,12 +240,28 @@ impl Browser {
             unreachable!()
         };
         let caps: Capabilities = caps;
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://{driver_addr}/"))
-            .await
-            .context("start a Chromium session through chromedriver")?;
+        // chromedriver can accept TCP before it answers HTTP: when several sessions start at
+        // once on a loaded machine the first request may see the connection dropped
+        // ("webdriver server did not respond"). Retry that a few times, then report it.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://{driver_addr}/"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if attempt < 4 && e.to_string().contains("did not respond") => {
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("start a Chromium session through chromedriver"));
+                }
+            }
+        };
         browser.client = Some(client);
         let (w, h) = DEFAULT_VIEWPORT;
         browser.set_viewport(w, h).await?;
