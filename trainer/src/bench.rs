@@ -144,10 +144,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 lr: 5e-3,
                 ..TrainConfig::default()
             };
-            let (gflops, gbs) = measure_rates(&backend.device);
-            eprintln!("  measured: {gflops:.1} GFLOP/s (1024³ product), {gbs:.1} GB/s (copy)");
             // Peak RSS from here on (Linux: writing 5 to clear_refs resets VmHWM), so the
-            // column is this preset's and not the rate measurement's buffers.
+            // column is this preset's; the rates are measured after it is read.
             let _ = std::fs::write("/proc/self/clear_refs", "5");
             let started = Instant::now();
             let (mut model, mut params) = Mario::new(&dataset, &config, &backend.device)?;
@@ -185,6 +183,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             evaluate_model(&model, &params, &dataset, Split::Valid)?;
             let eval_s = started.elapsed().as_secs_f64();
+            let rss_mib = peak_rss_mib().unwrap_or(f64::NAN);
+            let (gflops, gbs) = measure_rates(&backend.device);
+            eprintln!("  measured: {gflops:.1} GFLOP/s (1024³ product), {gbs:.1} GB/s (copy)");
             let shape = shapes(&dataset, &config, params.count());
             rows.push(Row {
                 preset: preset.to_string(),
@@ -198,7 +199,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     shape.eval().seconds(gflops, gbs),
                     shape.knn_rebuild().seconds(gflops, gbs),
                 ),
-                rss_mib: peak_rss_mib().unwrap_or(f64::NAN),
+                rss_mib,
                 rates: (gflops, gbs),
             });
         }
