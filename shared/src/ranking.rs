@@ -24,9 +24,11 @@ use crate::scorer::attention_score;
 use crate::weights::{FusionKind, ModelWeights};
 
 /// Users per tile (one rayon task natively).
-const USER_TILE: usize = 32;
+const USER_TILE: usize = 64;
 /// Items per block: `M × USER_TILE × ITEM_BLOCK` affinities stay in L2.
 const ITEM_BLOCK: usize = 512;
+/// Items tested against the threshold at once before looking at any one of them.
+const REJECT_CHUNK: usize = 16;
 
 /// How scores are formed from the item tables.
 #[derive(Debug, Clone)]
@@ -168,6 +170,7 @@ impl RankingModel {
         let attention = matches!(self.tables, Tables::Attention(_));
         let m_count = tables.len();
         let mut aff = vec![0f32; m_count * t * ITEM_BLOCK];
+        let mut bound = vec![0f32; ITEM_BLOCK];
         let mut pair = vec![0f32; m_count];
         let mut start = 0;
         while start < self.n_items {
@@ -184,34 +187,53 @@ impl RankingModel {
                 );
             }
             for u in 0..t {
+                let row = |m: usize| &aff[(m * t + u) * nb..(m * t + u + 1) * nb];
+                // The bound maxₘ u·v̄ᵐ of every item of the block, one vectorisable pass
+                // per modality (f32::max skips NaN; an all-NaN item keeps NaN, which
+                // passes the test below and is ranked last by TopK).
+                let bound = &mut bound[..nb];
+                bound.copy_from_slice(row(0));
+                for m in 1..m_count {
+                    for (b, &a) in bound.iter_mut().zip(row(m)) {
+                        *b = b.max(a);
+                    }
+                }
                 let top = &mut tops[u];
                 let exclude = excludes[u];
                 let cursor = &mut cursors[u];
                 let mut threshold = top.threshold();
-                for j in 0..nb {
-                    let mut bound = f32::NEG_INFINITY;
-                    for (m, p) in pair.iter_mut().enumerate() {
-                        *p = aff[(m * t + u) * nb + j];
-                        bound = bound.max(*p);
-                    }
-                    // NaN bounds fall through and are ranked last by TopK.
-                    if bound < threshold {
+                for (chunk_index, chunk) in bound.chunks(REJECT_CHUNK).enumerate() {
+                    // Most chunks hold no candidate once the top-K is full: one
+                    // branch-free test for the whole chunk.
+                    if chunk
+                        .iter()
+                        .fold(true, |all_below, &b| all_below & (b < threshold))
+                    {
                         continue;
                     }
-                    let item = (start + j) as u32;
-                    while *cursor < exclude.len() && exclude[*cursor] < item {
-                        *cursor += 1;
+                    for (offset, &b) in chunk.iter().enumerate() {
+                        if b < threshold {
+                            continue;
+                        }
+                        let j = chunk_index * REJECT_CHUNK + offset;
+                        let item = (start + j) as u32;
+                        while *cursor < exclude.len() && exclude[*cursor] < item {
+                            *cursor += 1;
+                        }
+                        if exclude.get(*cursor) == Some(&item) {
+                            continue;
+                        }
+                        let score = if attention {
+                            for (m, p) in pair.iter_mut().enumerate() {
+                                *p = row(m)[j];
+                            }
+                            attention_score(&pair, scale)
+                        } else {
+                            row(0)[j]
+                        };
+                        top.offer(item, score);
+                        threshold = top.threshold();
                     }
-                    if exclude.get(*cursor) == Some(&item) {
-                        continue;
-                    }
-                    let score = if attention {
-                        attention_score(&pair, scale)
-                    } else {
-                        pair[0]
-                    };
-                    top.offer(item, score);
-                    threshold = top.threshold();
                 }
             }
             start += nb;

@@ -38,7 +38,7 @@ pub struct BenchArgs {
     /// Backends to measure (`wgpu` needs a Vulkan/Metal/DX12 adapter; lavapipe counts).
     #[arg(long, value_delimiter = ',', default_value = "cpu,wgpu")]
     pub backends: Vec<String>,
-    /// Training epochs to average over.
+    /// Training epochs to average over (0: skip the epoch, e.g. to time evaluation alone).
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
     /// Also measure peak RSS of one `sports` training epoch (CPU backend).
@@ -168,7 +168,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             model.refresh_learnt_graphs(&params);
             let knn_s = started.elapsed().as_secs_f64();
             let started = Instant::now();
-            for epoch in 0..args.epochs.max(1) {
+            for epoch in 0..args.epochs {
                 train_epoch(
                     &model,
                     &mut params,
@@ -179,7 +179,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     &hidden,
                 )?;
             }
-            let epoch_s = started.elapsed().as_secs_f64() / args.epochs.max(1) as f64;
+            let epoch_s = if args.epochs == 0 {
+                f64::NAN
+            } else {
+                started.elapsed().as_secs_f64() / args.epochs as f64
+            };
             let started = Instant::now();
             evaluate_model(&model, &params, &dataset, Split::Valid)?;
             let eval_s = started.elapsed().as_secs_f64();

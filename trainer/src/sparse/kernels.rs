@@ -248,3 +248,139 @@ impl FanIndex {
         out
     }
 }
+
+/// Eq. 5–7 for a batch, fused: `r[b] = Σₘ aᵐ sᵐ` with `sᵐ = u[b]·v[b, m]` and
+/// `a = softmaxₘ(s/√d)`. `u` is `[B, d]`, `v` `[B, M, d]`. Returns the scores and,
+/// per (b, m), `∂r/∂sᵐ = aᵐ(1 + (sᵐ − r)/√d)`, which is all the backward needs.
+pub fn attention_scores(u: &[f32], v: &[f32], m: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
+    let b = u.len() / d.max(1);
+    assert_eq!(v.len(), b * m * d, "attention: v is not [B, M, d]");
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut scores = vec![0f32; b];
+    let mut dscore = vec![0f32; b * m];
+    scores
+        .par_iter_mut()
+        .zip(dscore.par_chunks_mut(m.max(1)))
+        .enumerate()
+        .for_each(|(row, (score, ds))| {
+            let ur = &u[row * d..(row + 1) * d];
+            let mut s = [0f32; MAX_FUSED_MODALITIES];
+            let mut max = f32::NEG_INFINITY;
+            for k in 0..m {
+                s[k] = dot(ur, &v[(row * m + k) * d..(row * m + k + 1) * d]);
+                max = max.max(s[k] * scale);
+            }
+            let mut a = [0f32; MAX_FUSED_MODALITIES];
+            let mut total = 0f32;
+            for k in 0..m {
+                a[k] = (s[k] * scale - max).exp();
+                total += a[k];
+            }
+            let mut r = 0f32;
+            for k in 0..m {
+                a[k] /= total;
+                r += a[k] * s[k];
+            }
+            *score = r;
+            for k in 0..m {
+                ds[k] = a[k] * (1.0 + (s[k] - r) * scale);
+            }
+        });
+    (scores, dscore)
+}
+
+/// The most modalities [`attention_scores`] fuses (more fall back to the dense path).
+pub const MAX_FUSED_MODALITIES: usize = 8;
+
+/// Backward of [`attention_scores`] given `g = ∂L/∂r` (`[B]`) and its `∂r/∂s`:
+/// `∂u[b] = Σₘ g[b]·∂sᵐ·v[b, m]`, `∂v[b, m] = g[b]·∂sᵐ·u[b]`.
+pub fn attention_scores_grad(
+    u: &[f32],
+    v: &[f32],
+    dscore: &[f32],
+    g: &[f32],
+    m: usize,
+    d: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let b = g.len();
+    let mut gu = vec![0f32; b * d];
+    let mut gv = vec![0f32; b * m * d];
+    gu.par_chunks_mut(d)
+        .zip(gv.par_chunks_mut(m * d))
+        .enumerate()
+        .for_each(|(row, (gu_row, gv_row))| {
+            let ur = &u[row * d..(row + 1) * d];
+            for k in 0..m {
+                let w = g[row] * dscore[row * m + k];
+                axpy(gu_row, w, &v[(row * m + k) * d..(row * m + k + 1) * d]);
+                axpy(&mut gv_row[k * d..(k + 1) * d], w, ur);
+            }
+        });
+    (gu, gv)
+}
+
+/// The rows of one batch's modality-preservation loss (Eq. 10): the distinct items,
+/// how often each was drawn, and the normalisation `1 / (2B · dₘ)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpRows {
+    pub ids: Vec<u32>,
+    pub weights: Vec<f32>,
+    pub scale: f32,
+}
+
+impl MpRows {
+    /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| · scale` and the signs of the differences
+    /// (all the backward needs), from decoded rows `dec` (`[n, dm]`) and the feature
+    /// table `target` (`[I, dm]`), read in place.
+    pub fn loss(&self, dec: &[f32], target: &[f32], dm: usize) -> (f64, Vec<i8>) {
+        assert_eq!(
+            dec.len(),
+            self.ids.len() * dm,
+            "mp: decoded rows are not n × dm"
+        );
+        let mut signs = vec![0i8; dec.len()];
+        let row_errors: Vec<f64> = signs
+            .par_chunks_mut(dm.max(1))
+            .enumerate()
+            .map(|(i, sign_row)| {
+                let t = self.ids[i] as usize;
+                let target_row = &target[t * dm..(t + 1) * dm];
+                let mut err = 0f32;
+                for ((s, &x), &y) in sign_row
+                    .iter_mut()
+                    .zip(&dec[i * dm..(i + 1) * dm])
+                    .zip(target_row)
+                {
+                    let diff = x - y;
+                    err += diff.abs();
+                    *s = if diff > 0.0 {
+                        1
+                    } else if diff < 0.0 {
+                        -1
+                    } else {
+                        0
+                    };
+                }
+                f64::from(err) * f64::from(self.weights[i])
+            })
+            .collect();
+        // Summed in row order: independent of the thread count.
+        let total: f64 = row_errors.iter().sum();
+        (total * f64::from(self.scale), signs)
+    }
+
+    /// `∂L/∂dec[i, e] = g · sign[i, e] · wᵢ · scale`.
+    pub fn grad(&self, signs: &[i8], g: f32, dm: usize) -> Vec<f32> {
+        let mut out = vec![0f32; signs.len()];
+        out.par_chunks_mut(dm.max(1))
+            .zip(signs.par_chunks(dm.max(1)))
+            .enumerate()
+            .for_each(|(i, (row, sign_row))| {
+                let w = g * self.weights[i] * self.scale;
+                for (o, &s) in row.iter_mut().zip(sign_row) {
+                    *o = w * f32::from(s);
+                }
+            });
+        out
+    }
+}

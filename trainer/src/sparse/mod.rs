@@ -1,11 +1,15 @@
 //! Sparse graph operations without materialised message tensors: CSR `A·x` for the
-//! user-item graph and fixed-fan-in gathers for the item kNN graphs, each with its
-//! own backward ([`ops`]), over host kernels parallel across rows ([`kernels`]).
+//! user-item graph and fixed-fan-in gathers for the item kNN graphs, plus the batch's
+//! attention scores (Eq. 5–7) and the MP loss (Eq. 8, 10) fused into one pass each;
+//! every operation has its own backward ([`ops`]), over host kernels parallel across
+//! rows ([`kernels`]).
 
 mod kernels;
 mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use kernels::{Csr, FanIndex};
-pub use ops::{SparseMatrix, fan_self_dots, fan_weighted_sum, spmm, supported};
+pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
+pub use ops::{
+    SparseMatrix, attention_scores, fan_self_dots, fan_weighted_sum, mp_loss, spmm, supported,
+};

@@ -24,7 +24,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::kernels::{Csr, FanIndex};
+use super::kernels::{self, Csr, FanIndex, MpRows};
 
 /// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
 #[derive(Debug)]
@@ -61,6 +61,17 @@ pub trait SparseBackend: Backend {
     ) -> FloatTensor<Self>;
     /// `out[i, j] = a[i]·a[ids[i, j]]`: `a` is `[n, d]`, the result `[n, fan]`.
     fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self>;
+    /// Eq. 5–7 fused: `u` `[B, d]`, `v` `[B, M, d]` → scores `[B]`.
+    fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Eq. 8 + 10 fused for one modality: decode `code` (`[n, d]`) with `decoder`
+    /// (`[d, dₘ]`) and return `[1]`, the weighted mean absolute error against the
+    /// rows `rows.ids` of `target` (`[I, dₘ]`, a constant).
+    fn mp_loss(
+        code: FloatTensor<Self>,
+        decoder: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        rows: Arc<MpRows>,
+    ) -> FloatTensor<Self>;
 }
 
 /// The `f32` values of a flex tensor, in row-major order, and its shape.
@@ -106,6 +117,96 @@ impl SparseBackend for Flex {
         let (shape, values) = host(&a);
         let out = index.pair_dots(&values, &values, shape[1]);
         flex_tensor(out, [index.n_rows, index.fan], &a)
+    }
+
+    fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (shape, uv) = host(&u);
+        let (vshape, vv) = host(&v);
+        let (scores, _) = kernels::attention_scores(&uv, &vv, vshape[1], shape[1]);
+        Flex::float_from_data(TensorData::new(scores, [shape[0]]), &u.device())
+    }
+
+    fn mp_loss(
+        code: FloatTensor<Self>,
+        decoder: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        rows: Arc<MpRows>,
+    ) -> FloatTensor<Self> {
+        mp_forward(code, decoder, &target, &rows).0
+    }
+}
+
+/// The MP loss `[1]` and the signs its backward needs.
+fn mp_forward(
+    code: FloatTensor<Flex>,
+    decoder: FloatTensor<Flex>,
+    target: &FloatTensor<Flex>,
+    rows: &MpRows,
+) -> (FloatTensor<Flex>, Vec<i8>) {
+    let device = code.device();
+    let decoded = Flex::float_matmul(code, decoder);
+    let (shape, dec) = host(&decoded);
+    let (_, tgt) = host(target);
+    let (loss, signs) = rows.loss(&dec, &tgt, shape[1]);
+    let out = Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device);
+    (out, signs)
+}
+
+/// Backward of the fused MP loss: `G = g·sign·w·scale`, `∂code = G·W̃ᵀ`, `∂W̃ = codeᵀ·G`.
+#[derive(Debug)]
+struct MpLossBackward;
+
+impl Backward<Flex, 2> for MpLossBackward {
+    /// (code, decoder, signs, rows).
+    type State = (
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+        Arc<Vec<i8>>,
+        Arc<MpRows>,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_code, parent_decoder] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (code, decoder, signs, rows) = ops.state;
+        let (_, g) = host(&grad);
+        let [n, dm] = [rows.ids.len(), decoder.shape()[1]];
+        let g_dec = flex_tensor(rows.grad(&signs, g[0], dm), [n, dm], &grad);
+        if let Some(node) = parent_code {
+            let gc = Flex::float_matmul(g_dec.clone(), Flex::float_transpose(decoder));
+            grads.register::<Flex>(node.id, gc);
+        }
+        if let Some(node) = parent_decoder {
+            let gw = Flex::float_matmul(Flex::float_transpose(code), g_dec);
+            grads.register::<Flex>(node.id, gw);
+        }
+    }
+}
+
+/// Backward of the fused attention scores.
+#[derive(Debug)]
+struct AttentionScoresBackward;
+
+impl Backward<Flex, 2> for AttentionScoresBackward {
+    /// (u, v, ∂r/∂s per (b, m)).
+    type State = (FloatTensor<Flex>, FloatTensor<Flex>, Arc<Vec<f32>>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_u, parent_v] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (u, v, dscore) = ops.state;
+        let (ushape, uv) = host(&u);
+        let (vshape, vv) = host(&v);
+        let (_, g) = host(&grad);
+        let (m, d) = (vshape[1], ushape[1]);
+        let (gu, gv) = kernels::attention_scores_grad(&uv, &vv, &dscore, &g, m, d);
+        if let Some(node) = parent_u {
+            grads.register::<Flex>(node.id, flex_tensor(gu, [ushape[0], d], &grad));
+        }
+        if let Some(node) = parent_v {
+            let data = TensorData::new(gv, [vshape[0], m, d]);
+            grads.register::<Flex>(node.id, Flex::float_from_data(data, &grad.device()));
+        }
     }
 }
 
@@ -228,6 +329,78 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::fan_self_dots(a.into_primitive(), index)),
         }
     }
+
+    fn mp_loss(
+        code: FloatTensor<Self>,
+        decoder: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        rows: Arc<MpRows>,
+    ) -> FloatTensor<Self> {
+        match MpLossBackward
+            .prepare::<C>([code.node(), decoder.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (cp, dp) = (code.primitive().clone(), decoder.primitive().clone());
+                let (out, signs) = mp_forward(cp.clone(), dp.clone(), target.primitive(), &rows);
+                prep.finish((cp, dp, Arc::new(signs), rows), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let out = mp_forward(
+                    code.into_primitive(),
+                    decoder.into_primitive(),
+                    target.primitive(),
+                    &rows,
+                );
+                prep.finish(out.0)
+            }
+        }
+    }
+
+    fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
+        match AttentionScoresBackward
+            .prepare::<C>([u.node(), v.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (up, vp) = (u.primitive().clone(), v.primitive().clone());
+                let (shape, uv) = host(&up);
+                let (vshape, vv) = host(&vp);
+                let (scores, dscore) = kernels::attention_scores(&uv, &vv, vshape[1], shape[1]);
+                let out = Flex::float_from_data(TensorData::new(scores, [shape[0]]), &up.device());
+                prep.finish((up.clone(), vp.clone(), Arc::new(dscore)), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::attention_scores(
+                u.into_primitive(),
+                v.into_primitive(),
+            )),
+        }
+    }
+}
+
+/// The fused MP loss of one modality on flex tensors (see [`SparseBackend::mp_loss`]).
+pub fn mp_loss(
+    code: Tensor<2>,
+    decoder: Tensor<2>,
+    target: Tensor<2>,
+    rows: &Arc<MpRows>,
+) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::mp_loss(
+        code.into_dispatch(),
+        decoder.into_dispatch(),
+        target.into_dispatch(),
+        rows.clone(),
+    ))
+}
+
+/// Eq. 5–7 for a batch on flex tensors: `u` `[B, d]`, `v` `[B, M, d]` → `[B]`.
+pub fn attention_scores(u: Tensor<2>, v: Tensor<3>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::attention_scores(
+        u.into_dispatch(),
+        v.into_dispatch(),
+    ))
 }
 
 /// `A·x` on a flex tensor (plain or autodiff).

@@ -146,3 +146,86 @@ fn csr_transpose_round_trips_and_reverse_index_groups_edges() {
     assert_eq!(index.rev_ptr, vec![0, 1, 2, 4]);
     assert_eq!(index.rev_edges, vec![2, 3, 0, 1]);
 }
+
+#[test]
+fn attention_scores_match_fuse_and_score_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let (b, m, d) = (37, 3, 8);
+    let device = Device::flex().autodiff();
+    let uv = random(&mut rng, b * d);
+    let vv: Vec<Vec<f32>> = (0..m).map(|_| random(&mut rng, b * d)).collect();
+    let probe = float_tensor(random(&mut rng, b), [b], &Device::flex());
+    let run = |fast: bool| {
+        let u = float_tensor(uv.clone(), [b, d], &device).require_grad();
+        let v: Vec<Tensor<2>> = vv
+            .iter()
+            .map(|x| float_tensor(x.clone(), [b, d], &device).require_grad())
+            .collect();
+        let r = if fast {
+            attention_scores(u.clone(), Tensor::stack(v.clone(), 1))
+        } else {
+            crate::model::fuse_and_score(
+                u.clone(),
+                v.clone(),
+                mario_shared::FusionKind::Attention,
+                None,
+            )
+            .0
+        };
+        let grads = (r.clone() * probe.clone()).sum().backward();
+        let mut out = vec![to_f32(r.inner()), to_f32(u.grad(&grads).unwrap())];
+        out.extend(v.iter().map(|t| to_f32(t.grad(&grads).unwrap())));
+        out
+    };
+    let fast = run(true);
+    let reference = run(false);
+    for (k, (f, r)) in fast.iter().zip(&reference).enumerate() {
+        assert_close(f, r, &format!("output {k} (score, ∂u, ∂v…)"));
+    }
+}
+
+#[test]
+fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let (n_items, d, dm) = (40, 6, 11);
+    let ids: Vec<u32> = vec![0, 3, 4, 9, 17, 39];
+    let weights: Vec<f32> = vec![1.0, 2.0, 1.0, 3.0, 1.0, 2.0];
+    let scale = 1.0 / (20 * dm) as f32;
+    let rows = Arc::new(MpRows {
+        ids: ids.clone(),
+        weights: weights.clone(),
+        scale,
+    });
+    let device = Device::flex().autodiff();
+    let target = float_tensor(
+        random(&mut rng, n_items * dm),
+        [n_items, dm],
+        &Device::flex(),
+    );
+    let (cv, wv) = (random(&mut rng, ids.len() * d), random(&mut rng, d * dm));
+    let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &Device::flex());
+    let w_tensor = float_tensor(weights.clone(), [ids.len(), 1], &Device::flex());
+    let run = |fast: bool| {
+        let code = float_tensor(cv.clone(), [ids.len(), d], &device).require_grad();
+        let decoder = float_tensor(wv.clone(), [d, dm], &device).require_grad();
+        let loss = if fast {
+            mp_loss(code.clone(), decoder.clone(), target.clone(), &rows)
+        } else {
+            let decoded = code.clone().matmul(decoder.clone());
+            let t = target.clone().select(0, id_tensor.clone());
+            let row_error: Tensor<2> = (decoded - t).abs().sum_dim(1);
+            (row_error * w_tensor.clone()).sum() * scale
+        };
+        let grads = (loss.clone() * 3.0).backward();
+        (
+            to_f32(loss.inner()),
+            to_f32(code.grad(&grads).unwrap()),
+            to_f32(decoder.grad(&grads).unwrap()),
+        )
+    };
+    let fast = run(true);
+    let reference = run(false);
+    assert_close(&fast.0, &reference.0, "MP loss");
+    assert_close(&fast.1, &reference.1, "∂code");
+    assert_close(&fast.2, &reference.2, "∂decoder");
+}
