@@ -34,6 +34,19 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Start offsets of `n` buckets (`n + 1` entries, the last = total) for keys in `0..n`:
+/// the first half of a counting sort, shared by CSR rows and the reverse fan index.
+fn bucket_offsets(keys: impl Iterator<Item = usize>, n: usize) -> Vec<usize> {
+    let mut offsets = vec![0usize; n + 1];
+    for k in keys {
+        offsets[k + 1] += 1;
+    }
+    for b in 0..n {
+        offsets[b + 1] += offsets[b];
+    }
+    offsets
+}
+
 /// A sparse `n_rows × n_cols` matrix in compressed sparse row form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Csr {
@@ -48,13 +61,7 @@ pub struct Csr {
 impl Csr {
     /// Builds from `(row, col, value)` triplets; entries keep their order within a row.
     pub fn from_triplets(n_rows: usize, n_cols: usize, triplets: &[(u32, u32, f32)]) -> Self {
-        let mut row_ptr = vec![0usize; n_rows + 1];
-        for &(r, _, _) in triplets {
-            row_ptr[r as usize + 1] += 1;
-        }
-        for r in 0..n_rows {
-            row_ptr[r + 1] += row_ptr[r];
-        }
+        let row_ptr = bucket_offsets(triplets.iter().map(|&(r, _, _)| r as usize), n_rows);
         let mut fill = row_ptr.clone();
         let mut cols = vec![0u32; triplets.len()];
         let mut vals = vec![0f32; triplets.len()];
@@ -127,14 +134,10 @@ impl FanIndex {
             n_rows * fan,
             "fan index: ids is not n_rows × fan"
         );
-        let mut rev_ptr = vec![0usize; n_src + 1];
-        for &s in &ids {
-            assert!((s as usize) < n_src, "fan index: neighbour {s} ≥ {n_src}");
-            rev_ptr[s as usize + 1] += 1;
+        if let Some(&s) = ids.iter().find(|&&s| s as usize >= n_src) {
+            panic!("fan index: neighbour {s} ≥ {n_src}");
         }
-        for s in 0..n_src {
-            rev_ptr[s + 1] += rev_ptr[s];
-        }
+        let rev_ptr = bucket_offsets(ids.iter().map(|&s| s as usize), n_src);
         let mut fill = rev_ptr.clone();
         let mut rev_edges = vec![0u32; ids.len()];
         for (e, &s) in ids.iter().enumerate() {
