@@ -353,10 +353,12 @@ impl Mario {
         let mut finals = Vec::new();
         let mut compressed_all = Vec::new();
         for m in &self.graphs.modalities {
-            let compressed = m
-                .features
-                .clone()
-                .matmul(params.get(&format!("compress.{}", m.name)).clone());
+            let weight = params.get(&format!("compress.{}", m.name)).clone();
+            let compressed = if self.sparse {
+                sparse::compress(m.features.clone(), weight)
+            } else {
+                m.features.clone().matmul(weight)
+            };
             let k_learnt = m.learnt_ids.len() / self.n_items;
             // Āᵐ edge weights: cosine of compressed embeddings, differentiable.
             let normed = l2_normalize_rows(compressed.clone());

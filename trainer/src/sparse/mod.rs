@@ -11,5 +11,6 @@ mod tests;
 
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
 pub use ops::{
-    SparseMatrix, attention_scores, fan_self_dots, fan_weighted_sum, mp_loss, spmm, supported,
+    SparseMatrix, attention_scores, compress, fan_self_dots, fan_weighted_sum, mp_loss, spmm,
+    supported,
 };

@@ -61,6 +61,10 @@ pub trait SparseBackend: Backend {
     ) -> FloatTensor<Self>;
     /// `out[i, j] = a[i]·a[ids[i, j]]`: `a` is `[n, d]`, the result `[n, fan]`.
     fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self>;
+    /// Eq. 1, `x·W` for features `x` `[I, dₘ]` and `W` `[dₘ, d]`, whose backward
+    /// forms `∂W = (gᵀ·x)ᵀ`: the features stay the contiguous right-hand operand (about
+    /// 20 % faster on flex than `xᵀ·g` through a transposed view, at baby's shape).
+    fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Eq. 5–7 fused: `u` `[B, d]`, `v` `[B, M, d]` → scores `[B]`.
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Eq. 8 + 10 fused for one modality: decode `code` (`[n, d]`) with `decoder`
@@ -117,6 +121,10 @@ impl SparseBackend for Flex {
         let (shape, values) = host(&a);
         let out = index.pair_dots(&values, &values, shape[1]);
         flex_tensor(out, [index.n_rows, index.fan], &a)
+    }
+
+    fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        Flex::float_matmul(x, w)
     }
 
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -179,6 +187,29 @@ impl Backward<Flex, 2> for MpLossBackward {
         if let Some(node) = parent_decoder {
             let gw = Flex::float_matmul(Flex::float_transpose(code), g_dec);
             grads.register::<Flex>(node.id, gw);
+        }
+    }
+}
+
+/// Backward of the compression: `∂W = (gᵀ·x)ᵀ`, `∂x = g·Wᵀ`.
+#[derive(Debug)]
+struct CompressBackward;
+
+impl Backward<Flex, 2> for CompressBackward {
+    /// (x, W).
+    type State = (FloatTensor<Flex>, FloatTensor<Flex>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_x, parent_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w) = ops.state;
+        if let Some(node) = parent_x {
+            let gx = Flex::float_matmul(grad.clone(), Flex::float_transpose(w));
+            grads.register::<Flex>(node.id, gx);
+        }
+        if let Some(node) = parent_w {
+            let gw = Flex::float_matmul(Flex::float_transpose(grad), x);
+            grads.register::<Flex>(node.id, Flex::float_transpose(gw));
         }
     }
 }
@@ -330,6 +361,23 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         }
     }
 
+    fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        match CompressBackward
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
+                let out = Flex::float_matmul(xp.clone(), wp.clone());
+                prep.finish((xp, wp), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::float_matmul(x.into_primitive(), w.into_primitive()))
+            }
+        }
+    }
+
     fn mp_loss(
         code: FloatTensor<Self>,
         decoder: FloatTensor<Self>,
@@ -378,6 +426,14 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
             )),
         }
     }
+}
+
+/// Eq. 1 on flex tensors (see [`SparseBackend::compress`]).
+pub fn compress(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::compress(
+        x.into_dispatch(),
+        w.into_dispatch(),
+    ))
 }
 
 /// The fused MP loss of one modality on flex tensors (see [`SparseBackend::mp_loss`]).

@@ -229,3 +229,32 @@ fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
     assert_close(&fast.1, &reference.1, "∂code");
     assert_close(&fast.2, &reference.2, "∂decoder");
 }
+
+#[test]
+fn compress_matches_matmul_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    let (n, dm, d) = (23, 9, 5);
+    let device = Device::flex().autodiff();
+    let (xv, wv) = (random(&mut rng, n * dm), random(&mut rng, dm * d));
+    let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
+    let run = |fast: bool| {
+        let x = float_tensor(xv.clone(), [n, dm], &device).require_grad();
+        let w = float_tensor(wv.clone(), [dm, d], &device).require_grad();
+        let y = if fast {
+            compress(x.clone(), w.clone())
+        } else {
+            x.clone().matmul(w.clone())
+        };
+        let grads = (y.clone() * probe.clone()).sum().backward();
+        (
+            to_f32(y.inner()),
+            to_f32(x.grad(&grads).unwrap()),
+            to_f32(w.grad(&grads).unwrap()),
+        )
+    };
+    let fast = run(true);
+    let reference = run(false);
+    assert_close(&fast.0, &reference.0, "x·W");
+    assert_close(&fast.1, &reference.1, "∂x");
+    assert_close(&fast.2, &reference.2, "∂W");
+}
