@@ -8,13 +8,32 @@ use mario_data::Dataset;
 use mario_shared::weights::{ModelWeights, SizeBreakdown, StorageDtype, WeightsMeta};
 use mario_shared::{FusionKind, ItemInfo};
 
-use crate::graph::to_f32;
-use crate::train::RunSummary;
+use anyhow::Context;
 
-/// Builds the weights (f32 in memory; `dtype` is how they will be stored).
-pub fn build_weights(summary: &RunSummary, dataset: &Dataset, dtype: StorageDtype) -> ModelWeights {
-    let model = &summary.model;
-    let params = &summary.best_params;
+use crate::model::{Mario, Params};
+use crate::tensor::to_f32;
+
+/// The f32 master copy every run keeps beside `model.safetensors` (`mario export` reads it).
+pub const MASTER_WEIGHTS: &str = "weights-f32.safetensors";
+
+/// Reads and validates a weights file, naming the file in any error.
+pub fn read_weights(path: &Path) -> anyhow::Result<ModelWeights> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read weights file {}", path.display()))?;
+    ModelWeights::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a usable MARIO weights file", path.display()))
+}
+
+/// Builds the weights (f32 in memory; `dtype` is how they will be stored) of `model`
+/// with `params`; `metrics` is the run's `metrics.json` (its valid/test/best epoch/backend
+/// are copied into the file's metadata).
+pub fn build_weights(
+    model: &Mario,
+    params: &Params,
+    metrics: &serde_json::Value,
+    dataset: &Dataset,
+    dtype: StorageDtype,
+) -> ModelWeights {
     let emb = model.embeddings(params);
     let mut train_indptr = vec![0u32];
     let mut train_indices = Vec::new();
@@ -44,10 +63,10 @@ pub fn build_weights(summary: &RunSummary, dataset: &Dataset, dtype: StorageDtyp
             dataset: dataset.name.clone(),
             config: serde_json::to_value(&model.config).unwrap_or_default(),
             metrics: serde_json::json!({
-                "valid": summary.metrics["valid"],
-                "test": summary.metrics["test"],
-                "best_epoch": summary.metrics["best_epoch"],
-                "backend": summary.metrics["backend"],
+                "valid": metrics["valid"],
+                "test": metrics["test"],
+                "best_epoch": metrics["best_epoch"],
+                "backend": metrics["backend"],
             }),
         },
         user_embedding: to_f32(emb.users),

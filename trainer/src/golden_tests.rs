@@ -7,7 +7,7 @@ use mario_data::{Dataset, DatasetFormat, FeatureModality, LoadReport};
 use serde_json::Value;
 
 use crate::config::TrainConfig;
-use crate::graph::{float_tensor, int_tensor, to_f32};
+use crate::model::graph::{float_tensor, int_tensor, to_f32};
 use crate::model::{Mario, Param, Params, fuse_and_score};
 
 const FIXTURE: &str = include_str!("../tests/golden/golden.json");

@@ -1,32 +1,11 @@
 //! `mario`: train MARIO (CIKM 2022) on multimodal recommendation data, evaluate it by
 //! full ranking, export compact weights, and explain recommendations.
 //!
-//! Run `mario --help` (or `mario <command> --help`) for the commands.
-
-mod backend;
-mod bench;
-mod checkpoint;
-mod cli;
-mod config;
-mod evaluate;
-mod experiment;
-mod export;
-#[cfg(test)]
-mod golden_tests;
-mod graph;
-mod io;
-mod model;
-mod optimizer;
-mod planted;
-mod plot;
-mod recommend;
-mod roofline;
-mod sparse;
-mod train;
-#[cfg(test)]
-mod training_tests;
+//! Run `mario --help` (or `mario <command> --help`) for the commands; they live in
+//! the library's [`mario_trainer::commands`].
 
 use clap::Parser;
+use mario_trainer::commands::{Cli, run};
 
 /// mimalloc keeps freed pages for reuse: the per-batch temporaries of the training
 /// step (tens of MB each) no longer cost an mmap, page faults and kernel zeroing
@@ -43,8 +22,7 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
-    let cli = cli::Cli::parse();
-    if let Err(err) = cli::run(cli) {
+    if let Err(err) = run(Cli::parse()) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }

@@ -12,12 +12,12 @@ use mario_shared::scorer::Scorer;
 use mario_shared::weights::{ModelWeights, StorageDtype};
 
 use crate::backend::{self, BackendChoice};
+use crate::commands::weights::evaluate_weights;
 use crate::config::{CfBackbone, TrainConfig};
-use crate::evaluate::{Split, evaluate_popularity};
-use crate::graph::to_f32;
+use crate::eval::{Split, evaluate_popularity};
 use crate::model::Mario;
-use crate::optimizer::AdamOptimizer;
-use crate::recommend::evaluate_weights;
+use crate::tensor::to_f32;
+use crate::train::optimizer::AdamOptimizer;
 use crate::train::{RunOptions, RunSummary, model_scores, train, train_epoch, training_pairs};
 
 struct Demo {
@@ -274,7 +274,13 @@ fn demo_quality_recovery_quantisation_and_scorer_agreement() {
 
     // The burn model and the reference scorer agree on every score.
     let emb = mario.model.embeddings(&mario.best_params);
-    let weights = crate::export::build_weights(&mario, &d.dataset, StorageDtype::F32);
+    let weights = crate::export::build_weights(
+        &mario.model,
+        &mario.best_params,
+        &mario.metrics,
+        &d.dataset,
+        StorageDtype::F32,
+    );
     let scorer = Scorer::new(&weights);
     let users: Vec<u32> = (0..d.dataset.n_users as u32).step_by(7).collect();
     let burn_scores = model_scores(&mario.model, &emb, &mario.best_params, &users);
@@ -316,7 +322,7 @@ fn demo_quality_recovery_quantisation_and_scorer_agreement() {
     // visual and textual modalities), and reaches most of what an oracle that
     // knows each test interaction's driving modality gets from the same items.
     let recovery =
-        crate::planted::planted_recovery(&weights, &d.dataset, &d.truth, Some(&d.drivers));
+        crate::eval::planted::planted_recovery(&weights, &d.dataset, &d.truth, Some(&d.drivers));
     assert_eq!(recovery.len(), 3, "{recovery:?}");
     for r in &recovery {
         let oracle = r.driver_oracle.expect("the demo records drivers");

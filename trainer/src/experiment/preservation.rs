@@ -9,7 +9,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::graph::{l2_normalize_rows, to_f32};
+use crate::model::graph::{l2_normalize_rows, to_f32};
 
 /// Rows per block: two `[B, I]` f32 matrices live at once (~150 MB at I = 18k).
 pub const BLOCK_ROWS: usize = 1024;
@@ -68,7 +68,7 @@ pub fn masked_mean(values: &[f32], keep: impl Fn(usize) -> bool) -> Option<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::float_tensor;
+    use crate::tensor::float_tensor;
     use burn::tensor::Device;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
-use crate::graph::{BipartiteGraph, aggregate, float_tensor, int_tensor, to_f32};
+use crate::model::graph::{BipartiteGraph, aggregate, float_tensor, int_tensor, to_f32};
 
 fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()

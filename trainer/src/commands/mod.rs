@@ -1,15 +1,19 @@
 //! Command-line interface: argument parsing (clap) and the command dispatch.
 
-use std::path::{Path, PathBuf};
+pub mod bench;
+pub mod weights;
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use mario_data::{DatasetFormat, Preset, load_dataset};
+use mario_data::{DatasetFormat, Preset};
 use mario_shared::{FusionKind, StorageDtype};
 
 use crate::backend::{self, BackendChoice};
 use crate::config::{CfBackbone, DecodeTarget, FeatureScaling, FusionStage, TrainConfig};
-use crate::evaluate::{Split, evaluate_popularity};
+use crate::dataset::load;
+use crate::eval::{Split, evaluate_popularity};
 use crate::train::{RunOptions, train};
 
 #[derive(Debug, Parser)]
@@ -88,7 +92,7 @@ pub enum Command {
         format: Option<DatasetFormat>,
     },
     /// Print seconds per epoch / evaluation / kNN rebuild per backend, and peak RSS.
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::commands::bench::BenchArgs),
     /// Reproduce the paper's experiments (tables + plots into a report directory).
     Experiment(crate::experiment::ExperimentArgs),
     /// List the wgpu adapters this machine offers and what `--backend auto` picks.
@@ -264,11 +268,6 @@ struct RunInputs {
     config: TrainConfig,
 }
 
-pub fn load(dir: &Path, format: Option<DatasetFormat>) -> anyhow::Result<mario_data::Dataset> {
-    // Loader warnings are reported through `tracing` (shown by default).
-    Ok(load_dataset(dir, format)?)
-}
-
 fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let (data, format, out, backend_choice, config, resume) = if let Some(run_dir) = &args.resume {
         let path = run_dir.join("run.json");
@@ -379,14 +378,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(args) => run_train(args),
-        Command::Export { run, dtype, out } => crate::recommend::export_command(&run, dtype, &out),
+        Command::Export { run, dtype, out } => {
+            crate::commands::weights::export_command(&run, dtype, &out)
+        }
         Command::Recommend {
             weights,
             user,
             top,
             explain,
             json,
-        } => crate::recommend::recommend_command(&weights, user, top, explain, json),
+        } => crate::commands::weights::recommend_command(&weights, user, top, explain, json),
         Command::Eval {
             weights,
             data,
@@ -398,7 +399,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Split::Test
             };
-            crate::recommend::eval_command(&weights, &data, format, split)
+            crate::commands::weights::eval_command(&weights, &data, format, split)
         }
         Command::Baseline {
             name: _,
@@ -420,7 +421,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench(args) => crate::bench::run(args),
+        Command::Bench(args) => crate::commands::bench::run(args),
         Command::Experiment(args) => crate::experiment::run(args),
         Command::Devices => {
             let adapters = backend::wgpu_adapters();

@@ -8,6 +8,8 @@
 //! CPU path use. [`evaluate_with`] takes any scorer of full score rows (the
 //! popularity baseline). Metric definitions live in [`mario_shared::metrics`].
 
+pub mod planted;
+
 use mario_data::Dataset;
 use mario_shared::metrics::{MetricsAccumulator, MetricsReport, top_k_excluding};
 use mario_shared::ranking::RankingModel;

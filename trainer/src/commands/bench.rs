@@ -24,10 +24,10 @@ use mario_data::Preset;
 
 use crate::backend::{self, BackendChoice};
 use crate::config::TrainConfig;
-use crate::evaluate::Split;
+use crate::eval::Split;
 use crate::model::Mario;
-use crate::optimizer::AdamOptimizer;
 use crate::roofline::Shapes;
+use crate::train::optimizer::AdamOptimizer;
 use crate::train::{evaluate_model, peak_rss_mib, train_epoch, training_pairs};
 
 #[derive(Debug, Clone, Args)]
@@ -79,11 +79,11 @@ fn measure_rates(device: &burn::tensor::Device) -> (f64, f64) {
     let n = 1024;
     let a = Tensor::<2>::random([n, n], Distribution::Default, device);
     let b = Tensor::<2>::random([n, n], Distribution::Default, device);
-    let _ = crate::graph::to_f32(a.clone().matmul(b.clone()).sum()); // warm-up
+    let _ = crate::tensor::to_f32(a.clone().matmul(b.clone()).sum()); // warm-up
     let mut gemm_s = f64::INFINITY;
     for _ in 0..3 {
         let started = Instant::now();
-        let _ = crate::graph::to_f32(a.clone().matmul(b.clone()).sum());
+        let _ = crate::tensor::to_f32(a.clone().matmul(b.clone()).sum());
         gemm_s = gemm_s.min(started.elapsed().as_secs_f64());
     }
     let src = vec![1u8; 256 << 20];
@@ -125,7 +125,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .parse()
             .map_err(|e| anyhow::anyhow!("--presets: {e}"))?;
         let dir = dataset_dir(&args.cache, preset)?;
-        let dataset = crate::cli::load(&dir, None)?;
+        let dataset = crate::dataset::load(&dir, None)?;
         for backend_name in &args.backends {
             let choice = match backend_name.as_str() {
                 "cpu" => BackendChoice::Cpu,

@@ -12,9 +12,9 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::graph::{float_tensor, to_f32};
+use crate::model::graph::{float_tensor, to_f32};
 use crate::model::{Param, Params};
-use crate::optimizer::AdamOptimizer;
+use crate::train::optimizer::AdamOptimizer;
 
 /// The loop's state between epochs (the checkpoint's JSON metadata).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -10,19 +10,10 @@ use mario_data::DatasetFormat;
 use mario_shared::scorer::Scorer;
 use mario_shared::weights::{ModelWeights, SizeBreakdown, StorageDtype};
 
-use crate::evaluate::{Split, evaluate_ranked};
+use crate::eval::{Split, evaluate_ranked};
 use mario_shared::ranking::RankingModel;
 
-/// Reads and validates a weights file, naming the file in any error.
-pub fn read_weights(path: &Path) -> anyhow::Result<ModelWeights> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read weights file {}", path.display()))?;
-    ModelWeights::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a usable MARIO weights file", path.display()))
-}
-
-/// The f32 master copy every run keeps beside `model.safetensors`.
-pub const MASTER_WEIGHTS: &str = "weights-f32.safetensors";
+pub use crate::export::{MASTER_WEIGHTS, read_weights};
 
 pub fn export_command(run: &Path, dtype: StorageDtype, out: &Path) -> anyhow::Result<()> {
     let master = run.join(MASTER_WEIGHTS);
@@ -150,7 +141,7 @@ pub fn eval_command(
     split: Split,
 ) -> anyhow::Result<()> {
     let weights = read_weights(path)?;
-    let dataset = crate::cli::load(data, format)?;
+    let dataset = crate::dataset::load(data, format)?;
     anyhow::ensure!(
         dataset.n_users == weights.meta.n_users && dataset.n_items == weights.meta.n_items,
         "{} was trained on {} users × {} items but {} has {} × {}: evaluate on the dataset it was trained on",
@@ -165,7 +156,9 @@ pub fn eval_command(
     println!("{}", serde_json::to_string_pretty(&report.values)?);
     if let Some(truth) = mario_data::read_truth(data)? {
         let drivers = mario_data::interaction_drivers(data, &truth)?;
-        for r in crate::planted::planted_recovery(&weights, &dataset, &truth, drivers.as_ref()) {
+        for r in
+            crate::eval::planted::planted_recovery(&weights, &dataset, &truth, drivers.as_ref())
+        {
             let oracle = r
                 .driver_oracle
                 .map(|o| format!("; an oracle knowing each test interaction's modality: {o:.3}"))

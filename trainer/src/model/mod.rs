@@ -3,14 +3,14 @@
 //! | paper | here |
 //! |---|---|
 //! | Eq. 1 compression `v̄ᵐ = vᵐWᵐ` | [`Mario::modality_embeddings`] |
-//! | Eq. 2 kNN graphs `Aᵐ` (raw features, fixed) and `Āᵐ` (compressed, refreshed) | [`ItemGraphs`], [`crate::graph::knn_cosine`] |
+//! | Eq. 2 kNN graphs `Aᵐ` (raw features, fixed) and `Āᵐ` (compressed, refreshed) | [`ItemGraphs`], [`crate::model::graph::knn_cosine`] |
 //! | Eq. 3 `Gᵐ = λAᵐ + (1−λ)Āᵐ`, Eq. 4 `D^{-1/2}GD^{-1/2}` and L GCN layers | [`Mario::modality_embeddings`] |
 //! | CF backbone (LightGCN / BPRMF / NGCF): users and the interaction modality | [`Mario::cf_embeddings`] |
 //! | Eq. 5 attention, Eq. 6 personalised item, Eq. 7 score | [`fuse_and_score`] |
 //! | Eq. 8 decoders, Eq. 10 MP loss | [`Mario::loss`] |
 //! | Eq. 9 BPR, Eq. 11 joint loss | [`Mario::loss`] |
 //!
-//! Parameters are plain tensors held by [`Params`]; [`crate::optimizer`] updates them
+//! Parameters are plain tensors held by [`Params`]; [`crate::train::optimizer`] updates them
 //! with burn's Adam. The forward pass runs on any burn device: with autodiff leaves
 //! for training, without for evaluation and export.
 
@@ -21,7 +21,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::{CfBackbone, DecodeTarget, FeatureScaling, FusionStage, TrainConfig};
-use crate::graph::{
+pub mod graph;
+
+use self::graph::{
     BipartiteGraph, aggregate, float_tensor, int_tensor, knn_cosine, l2_normalize_rows,
 };
 use crate::sparse::{self, FanIndex};

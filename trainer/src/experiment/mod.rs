@@ -266,7 +266,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         unique.len() == seeds.len(),
         "--seeds lists a seed twice: {seeds:?}"
     );
-    let dataset = crate::cli::load(&args.data, args.format)?;
+    let dataset = crate::dataset::load(&args.data, args.format)?;
     let backend = backend::select(args.backend)?;
     std::fs::create_dir_all(args.out.join("runs"))
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -721,13 +721,14 @@ impl Lab {
         let device = &self.backend.device;
         let (mut model, params) = Mario::new(&self.dataset, config, device)?;
         let names: Vec<String> = params.list.iter().map(|p| p.name.clone()).collect();
-        let loaded = crate::checkpoint::load(&dir.join("checkpoint.safetensors"), &names, device)
-            .with_context(|| {
-            format!(
-                "the preservation measure needs the embeddings of {}",
-                dir.display()
-            )
-        })?;
+        let loaded =
+            crate::train::checkpoint::load(&dir.join("checkpoint.safetensors"), &names, device)
+                .with_context(|| {
+                    format!(
+                        "the preservation measure needs the embeddings of {}",
+                        dir.display()
+                    )
+                })?;
         model.set_learnt_ids(&loaded.state.best_learnt_ids);
         let p = preservation_of(&model, &loaded.best);
         crate::io::write_json(&path, &p)?;

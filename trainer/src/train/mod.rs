@@ -20,12 +20,15 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::backend::Backend;
-use crate::checkpoint::{self, LoopState};
+pub mod checkpoint;
+pub mod optimizer;
+
+use self::checkpoint::LoopState;
+use self::optimizer::AdamOptimizer;
 use crate::config::TrainConfig;
-use crate::evaluate::{Split, evaluate_ranked};
-use crate::graph::to_f32;
+use crate::eval::{Split, evaluate_ranked};
 use crate::model::{Mario, Params};
-use crate::optimizer::AdamOptimizer;
+use crate::tensor::to_f32;
 use mario_shared::ranking::RankingModel;
 
 /// What a finished run reports (also written as `metrics.json`).
@@ -147,7 +150,7 @@ pub fn model_scores(
     params: &Params,
     users: &[u32],
 ) -> Vec<f32> {
-    let ids = crate::graph::int_tensor(users.iter().map(|&u| u as i64).collect(), &model.device);
+    let ids = crate::tensor::int_tensor(users.iter().map(|&u| u as i64).collect(), &model.device);
     to_f32(model.score_users(emb, params, ids))
 }
 
@@ -395,12 +398,17 @@ pub fn train(
     };
     if !options.skip_export && state.best_epoch.is_some() {
         // The f32 master copy (for `mario export`) and the browser's f16 file.
-        let weights =
-            crate::export::build_weights(&summary, dataset, mario_shared::StorageDtype::F32);
+        let weights = crate::export::build_weights(
+            &summary.model,
+            &summary.best_params,
+            &summary.metrics,
+            dataset,
+            mario_shared::StorageDtype::F32,
+        );
         crate::export::write_model_weights(
             &weights,
             mario_shared::StorageDtype::F32,
-            &run_dir.join(crate::recommend::MASTER_WEIGHTS),
+            &run_dir.join(crate::export::MASTER_WEIGHTS),
         )?;
         crate::export::write_model_weights(
             &weights,

@@ -17,7 +17,9 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+
+pub use crate::tensor::{float_tensor, int_tensor, to_f32};
 
 use rayon::prelude::*;
 
@@ -82,26 +84,6 @@ pub fn l2_normalize_rows(x: Tensor<2>) -> Tensor<2> {
         .sqrt()
         .clamp_min(1e-12);
     x / norm
-}
-
-pub fn to_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("float tensor data")
-}
-
-pub fn float_tensor<const D: usize>(
-    values: Vec<f32>,
-    shape: [usize; D],
-    device: &Device,
-) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-pub fn int_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
-    let n = values.len();
-    Tensor::from_data(TensorData::new(values, [n]), device)
 }
 
 /// `out[i] = Σⱼ weight[i, j] · x[ids[i, j]]`: one aggregation over a fixed-fan-in graph.

@@ -1,0 +1,36 @@
+//! MARIO (CIKM 2022) in burn: the library behind the `mario` command line.
+//!
+//! | module | one job |
+//! |---|---|
+//! | [`model`] | the model: parameters, item graphs (Eq. 1–4), CF backbones, fusion (Eq. 5–7), the joint loss (Eq. 8–11) |
+//! | [`sparse`] | sparse and fused operations with their own backward on the flex CPU backend |
+//! | [`train`] | the training loop: sampling, Adam, checkpoints and exact resume, the run directory |
+//! | [`eval`] | full-ranking evaluation through `mario_shared::ranking`, planted-modality recovery |
+//! | [`export`] | the compact weights file of a run |
+//! | [`commands`] | the `mario` subcommands, one file each, thin over the modules above |
+//! | [`experiment`] | the paper's experiments (Tables 4–6, Figures 3, 5, 6) |
+//! | [`dataset`] | loading a dataset directory for the commands |
+//! | [`config`], [`backend`] | hyperparameters; the burn device (flex or wgpu) |
+//! | [`roofline`], [`plot`], [`io`], [`tensor`] | floors for the bench; SVG curves; atomic writes; tensor ↔ `Vec` helpers |
+//!
+//! Data flow: `dataset::load` → [`model::Mario::new`] → [`train::train`] (evaluating
+//! with [`eval`]) → [`export`] → `mario_shared::ModelWeights` for the browser.
+
+pub mod backend;
+pub mod commands;
+pub mod config;
+pub mod dataset;
+pub mod eval;
+pub mod experiment;
+pub mod export;
+#[cfg(test)]
+mod golden_tests;
+pub mod io;
+pub mod model;
+pub mod plot;
+pub mod roofline;
+pub mod sparse;
+pub mod tensor;
+pub mod train;
+#[cfg(test)]
+mod training_tests;
