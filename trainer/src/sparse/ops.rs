@@ -11,7 +11,7 @@
 //! ([`SparseBackend`]), implemented for `Flex` and for `Autodiff<Flex>`, and called
 //! through [`spmm`], [`fan_weighted_sum`] and [`fan_self_dots`] on ordinary
 //! `Tensor`s. On other devices (wgpu) the model keeps the dense reference path in
-//! [`crate::graph`], and tests check the two against each other, values and gradients.
+//! [`crate::model::graph`], and tests check the two against each other, values and gradients.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! The sparse operations against the dense reference path of `crate::graph`:
+//! The sparse operations against the dense reference path of `crate::model::graph`:
 //! forward values and gradients on random data, on flex under autodiff.
 
 use std::sync::Arc;

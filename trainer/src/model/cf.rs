@@ -1,0 +1,57 @@
+//! The collaborative-filtering backbone over the user-item graph: LightGCN (the
+//! default), BPRMF or NGCF; it gives the user embeddings and the interaction modality.
+
+use burn::tensor::{Tensor, activation};
+
+use super::graph::l2_normalize_rows;
+use super::{Mario, Params};
+use crate::config::CfBackbone;
+
+impl Mario {
+    /// The CF backbone over the user-item graph: (users `[U, d]`, items `[I, d]`).
+    /// `extra_item` is added to the ego item embeddings first (early fusion only).
+    pub fn cf_embeddings(
+        &self,
+        params: &Params,
+        extra_item: Option<Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let users = params.get("user_embedding").clone();
+        let mut items = params.get("item_embedding").clone();
+        if let Some(extra) = extra_item {
+            items = items + extra;
+        }
+        let ego = Tensor::cat(vec![users, items], 0);
+        let out = match self.config.cf {
+            CfBackbone::Bprmf => ego,
+            CfBackbone::Lightgcn => {
+                // Mean of layer outputs 0..=L (LightGCN's readout).
+                let mut sum = ego.clone();
+                let mut h = ego;
+                for _ in 0..self.config.cf_layers {
+                    h = self.bipartite.propagate(h);
+                    sum = sum + h.clone();
+                }
+                sum / (self.config.cf_layers as f32 + 1.0)
+            }
+            CfBackbone::Ngcf => {
+                // NGCF: e' = LeakyReLU((Âe + e)W₁ + (Âe ⊙ e)W₂), L2-normalised per
+                // layer; readout is the mean of the layers (not the concatenation) so
+                // that the interaction modality lives in the same d-space as the others.
+                let mut sum = ego.clone();
+                let mut h = ego;
+                for l in 0..self.config.cf_layers {
+                    let side = self.bipartite.propagate(h.clone());
+                    let sum_part = (side.clone() + h.clone())
+                        .matmul(params.get(&format!("ngcf.w1.{l}")).clone());
+                    let bi_part = (side * h).matmul(params.get(&format!("ngcf.w2.{l}")).clone());
+                    h = activation::leaky_relu(sum_part + bi_part, 0.2);
+                    sum = sum + l2_normalize_rows(h.clone());
+                }
+                sum / (self.config.cf_layers as f32 + 1.0)
+            }
+        };
+        let users = out.clone().narrow(0, 0, self.n_users);
+        let items = out.narrow(0, self.n_users, self.n_items);
+        (users, items)
+    }
+}

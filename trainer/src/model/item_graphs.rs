@@ -1,0 +1,152 @@
+//! The item-item graphs of the side modalities: the fixed raw-feature kNN graph
+//! `Aᵐ`, the learnt graph `Āᵐ` over the compressed embeddings (neighbour sets
+//! refreshed every `--knn-refresh-epochs`, weights differentiable every step), and
+//! the side-modality embeddings: compression (Eq. 1), the mixed normalised graph
+//! `D^{-1/2}(λAᵐ + (1−λ)Āᵐ)D^{-1/2}` (Eq. 2–4) and L GCN layers.
+
+use std::sync::Arc;
+
+use burn::tensor::{Int, Tensor, activation};
+
+use super::graph::{aggregate, knn_cosine, l2_normalize_rows};
+use super::{Mario, Params};
+use crate::sparse::{self, FanIndex};
+use crate::tensor::int_tensor;
+
+/// One side modality: its features and its fixed raw-feature kNN graph `Aᵐ`.
+#[derive(Debug, Clone)]
+pub struct SideModality {
+    pub name: String,
+    /// `[I, dₘ]`, after [`FeatureScaling`].
+    pub features: Tensor<2>,
+    /// Neighbours of `Aᵐ` (`[I·k]`) and λ-weighted cosines `λ·sᵐ` (`[I, k]`).
+    pub raw_ids: Vec<i64>,
+    pub raw_weight: Tensor<2>,
+    /// Current neighbours of the learnt graph `Āᵐ` (`[I·k]`).
+    pub learnt_ids: Vec<i64>,
+    /// `learnt_ids` on the device.
+    pub learnt: Tensor<1, Int>,
+    /// `raw_ids ++ learnt_ids` as one `[I·2k]` index tensor, row-interleaved per item.
+    pub all_ids: Tensor<1, Int>,
+    /// The same two graphs for the sparse operations (flex): `learnt_ids` and `all_ids`.
+    pub learnt_index: Arc<FanIndex>,
+    pub all_index: Arc<FanIndex>,
+}
+
+/// Item-item graph state of all side modalities.
+#[derive(Debug, Clone)]
+pub struct ItemGraphs {
+    pub modalities: Vec<SideModality>,
+}
+
+impl Mario {
+    /// Recomputes the neighbour sets of every learnt graph `Āᵐ` from the current
+    /// compressed embeddings (Eq. 2, right).
+    pub fn refresh_learnt_graphs(&mut self, params: &Params) {
+        let k = self.config.knn_k;
+        for m in &mut self.graphs.modalities {
+            let compressed = m
+                .features
+                .clone()
+                .matmul(params.get(&format!("compress.{}", m.name)).clone().inner());
+            m.learnt_ids = knn_cosine(compressed.inner(), k).0;
+        }
+        self.rebuild_index_tensors();
+    }
+
+    /// The learnt graphs' current neighbour ids, by modality.
+    pub fn learnt_ids(&self) -> Vec<(String, Vec<i64>)> {
+        self.graphs
+            .modalities
+            .iter()
+            .map(|m| (m.name.clone(), m.learnt_ids.clone()))
+            .collect()
+    }
+
+    /// Restores neighbour ids saved by [`Mario::learnt_ids`].
+    pub fn set_learnt_ids(&mut self, saved: &[(String, Vec<i64>)]) {
+        for (name, ids) in saved {
+            if let Some(m) = self.graphs.modalities.iter_mut().find(|m| &m.name == name) {
+                m.learnt_ids = ids.clone();
+            }
+        }
+        self.rebuild_index_tensors();
+    }
+
+    /// Uploads the neighbour-id tensors after `learnt_ids` changed.
+    pub fn rebuild_index_tensors(&mut self) {
+        for m in &mut self.graphs.modalities {
+            let k_raw = m.raw_ids.len() / self.n_items;
+            let k_learnt = m.learnt_ids.len() / self.n_items;
+            let mut all = Vec::with_capacity(m.raw_ids.len() + m.learnt_ids.len());
+            for j in 0..self.n_items {
+                all.extend_from_slice(&m.raw_ids[j * k_raw..(j + 1) * k_raw]);
+                all.extend_from_slice(&m.learnt_ids[j * k_learnt..(j + 1) * k_learnt]);
+            }
+            let to_u32 = |ids: &[i64]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
+            m.all_index = Arc::new(FanIndex::new(to_u32(&all), self.n_items, self.n_items));
+            m.learnt_index = Arc::new(FanIndex::new(
+                to_u32(&m.learnt_ids),
+                self.n_items,
+                self.n_items,
+            ));
+            m.all_ids = int_tensor(all, &self.device);
+            m.learnt = int_tensor(m.learnt_ids.clone(), &self.device);
+        }
+    }
+
+    /// Side-modality embeddings: compression (Eq. 1), the mixed normalised graph
+    /// (Eq. 2–4) and L GCN layers. Returns (final, compressed) per side modality.
+    pub fn modality_embeddings(&self, params: &Params) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
+        let lambda = self.config.lambda;
+        let mut finals = Vec::new();
+        let mut compressed_all = Vec::new();
+        for m in &self.graphs.modalities {
+            let weight = params.get(&format!("compress.{}", m.name)).clone();
+            let compressed = if self.sparse {
+                sparse::compress(m.features.clone(), weight)
+            } else {
+                m.features.clone().matmul(weight)
+            };
+            let k_learnt = m.learnt_ids.len() / self.n_items;
+            // Āᵐ edge weights: cosine of compressed embeddings, differentiable.
+            let normed = l2_normalize_rows(compressed.clone());
+            let cos: Tensor<2> = if self.sparse {
+                sparse::fan_self_dots(normed, &m.learnt_index)
+            } else {
+                let neighbours = aggregate_rows(normed.clone(), &m.learnt, self.n_items, k_learnt);
+                (neighbours * normed.unsqueeze_dim::<3>(1))
+                    .sum_dim(2)
+                    .squeeze_dim(2)
+            };
+            let learnt_weight = activation::relu(cos) * (1.0 - lambda);
+            // Gᵐ = λAᵐ + (1−λ)Āᵐ over the union of both neighbour sets (Eq. 3).
+            let weight = Tensor::cat(vec![m.raw_weight.clone(), learnt_weight], 1);
+            let fan = weight.dims()[1];
+            // Eq. 4: Ḡ = D^{-1/2} G D^{-1/2}, D = row sums.
+            let inv_sqrt_degree = weight.clone().sum_dim(1).clamp_min(1e-12).powf_scalar(-0.5);
+            let neighbour_norm: Tensor<2> = inv_sqrt_degree
+                .clone()
+                .select(0, m.all_ids.clone())
+                .reshape([self.n_items, fan]);
+            let normalised = weight * inv_sqrt_degree * neighbour_norm;
+            let mut h = compressed.clone();
+            for _ in 0..self.config.item_layers {
+                h = if self.sparse {
+                    sparse::fan_weighted_sum(h, normalised.clone(), &m.all_index)
+                } else {
+                    aggregate(h, &m.all_ids, normalised.clone())
+                };
+            }
+            finals.push(h);
+            compressed_all.push(compressed);
+        }
+        (finals, compressed_all)
+    }
+}
+
+/// Selects `k` rows per item: `[n, k, dim]`.
+fn aggregate_rows(x: Tensor<2>, ids: &Tensor<1, Int>, n: usize, k: usize) -> Tensor<3> {
+    let [_, dim] = x.dims();
+    x.select(0, ids.clone()).reshape([n, k, dim])
+}
