@@ -16,12 +16,14 @@
 //! An empty train split is an error.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::error::DataError;
+pub use crate::raw::FeatureModality;
+use crate::raw::RawSplits;
 use crate::{features, items, lattice, mmrec};
 
 /// On-disk layout of a dataset directory.
@@ -50,27 +52,6 @@ impl fmt::Display for DatasetFormat {
             Self::Mmrec => "mmrec",
             Self::Lattice => "lattice",
         })
-    }
-}
-
-/// One side modality: an `[n_items, dim]` row-major feature matrix.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeatureModality {
-    /// `visual`, `textual`, or the file stem of `<stem>_feat.npy`.
-    pub name: String,
-    pub dim: usize,
-    /// `n_items * dim` values, row `j` is item `j`.
-    pub features: Vec<f32>,
-    /// The `.npy` file it came from.
-    pub source: PathBuf,
-}
-
-impl FeatureModality {
-    /// Feature row of item `j` (empty slice when out of range).
-    pub fn row(&self, j: usize) -> &[f32] {
-        self.features
-            .get(j * self.dim..(j + 1) * self.dim)
-            .unwrap_or(&[])
     }
 }
 
@@ -227,20 +208,6 @@ pub fn popularity_scores(ds: &Dataset) -> Vec<f32> {
         }
     }
     counts
-}
-
-/// Interactions as parsed from disk, before normalisation.
-#[derive(Debug, Default)]
-pub(crate) struct RawSplits {
-    /// max user id + 1.
-    pub n_users: usize,
-    /// max item id + 1 (0 without interactions).
-    pub item_bound: usize,
-    /// (user, item) pairs of train, valid, test.
-    pub splits: [Vec<(u32, u32)>; 3],
-    /// Split (0, 1, 2) of each data line in file order (MMRec only), so that
-    /// per-line annotations such as `truth.json`'s drivers can be re-aligned.
-    pub line_split: Vec<u8>,
 }
 
 /// Sanity bound on `max item id + 1` when no feature file fixes `n_items`.

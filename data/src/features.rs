@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use crate::dataset::FeatureModality;
 use crate::error::DataError;
 use crate::npy;
+use crate::raw::FeatureModality;
 
 /// The modality name for a feature-file stem.
 pub fn modality_name(stem: &str) -> String {

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::dataset::RawSplits;
 use crate::error::DataError;
 use crate::fsutil;
+use crate::raw::RawSplits;
 
 /// The three split files, relative to the dataset directory.
 pub const SPLIT_FILES: [&str; 3] = ["5-core/train.json", "5-core/val.json", "5-core/test.json"];

@@ -17,6 +17,7 @@ pub mod items;
 pub mod lattice;
 pub mod mmrec;
 pub mod npy;
+pub mod raw;
 pub mod split;
 pub mod synth;
 pub mod truth;

@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dataset::RawSplits;
 use crate::error::DataError;
 use crate::fsutil;
+use crate::raw::RawSplits;
 
 /// The header the generator writes and the error messages suggest.
 pub const INTER_HEADER: &str = "userID\titemID\trating\ttimestamp\tx_label";
