@@ -152,7 +152,10 @@ fn built_app_is_served_with_the_right_content_types() {
 
 /// `mario recommend --json` for the demo weights the app serves.
 fn cli_recommend(static_dir: &std::path::Path, user: u32, n: usize) -> Vec<serde_json::Value> {
-    let bin = mario_e2e::workspace_root().join("target/release/mario");
+    // Like tests/cli.rs: `MARIO_BIN` overrides the path (e.g. with a shared CARGO_TARGET_DIR).
+    let bin = std::env::var_os("MARIO_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| mario_e2e::workspace_root().join("target/release/mario"));
     let weights = static_dir.join("demo/model.safetensors");
     let out = std::process::Command::new(&bin)
         .args([
