@@ -75,10 +75,12 @@ impl Mario {
             // its row error, so each distinct item is decoded once and weighted by c.
             let (unique, counts) = batch_item_counts(pos, neg);
             let n_unique = unique.len();
-            let mp_rows = self.sparse.then(|| sparse::MpRows {
-                ids: unique.iter().map(|&i| i as u32).collect(),
-                weights: counts.clone(),
-                scale: 1.0,
+            let mp_rows = self.sparse.then(|| {
+                Arc::new(sparse::MpRows {
+                    ids: unique.iter().map(|&i| i as u32).collect(),
+                    weights: counts.clone(),
+                    draws: 2 * b,
+                })
             });
             let batch_items = int_tensor(unique, &self.device);
             let weights = float_tensor(counts, [n_unique, 1], &self.device);
@@ -93,11 +95,7 @@ impl Mario {
                 let [_, dim] = m.features.dims();
                 let err = if let Some(rows) = &mp_rows {
                     // Decode, compare with the feature rows in place, weight: one op.
-                    let rows = Arc::new(sparse::MpRows {
-                        scale: 1.0 / (2 * b * dim) as f32,
-                        ..rows.clone()
-                    });
-                    sparse::mp_loss(code, decoder, m.features.clone(), &rows)
+                    sparse::mp_loss(code, decoder, m.features.clone(), rows)
                 } else {
                     let decoded = code.matmul(decoder);
                     let target = m.features.clone().select(0, batch_items.clone());

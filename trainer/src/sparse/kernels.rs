@@ -323,16 +323,22 @@ pub fn attention_scores_grad(
 }
 
 /// The rows of one batch's modality-preservation loss (Eq. 10): the distinct items,
-/// how often each was drawn, and the normalisation `1 / (2B · dₘ)`.
+/// how often each was drawn, and the number of draws (2B). One value serves every
+/// modality: the loss is normalised by `draws · dₘ`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MpRows {
     pub ids: Vec<u32>,
     pub weights: Vec<f32>,
-    pub scale: f32,
+    pub draws: usize,
 }
 
 impl MpRows {
-    /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| · scale` and the signs of the differences
+    /// `1 / (draws · dₘ)`: the mean over the batch's drawn items and feature elements.
+    fn scale(&self, dm: usize) -> f32 {
+        1.0 / (self.draws * dm) as f32
+    }
+
+    /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| / (draws · dₘ)` and the signs of the differences
     /// (all the backward needs), from decoded rows `dec` (`[n, dm]`) and the feature
     /// table `target` (`[I, dm]`), read in place.
     pub fn loss(&self, dec: &[f32], target: &[f32], dm: usize) -> (f64, Vec<i8>) {
@@ -369,17 +375,18 @@ impl MpRows {
             .collect();
         // Summed in row order: independent of the thread count.
         let total: f64 = row_errors.iter().sum();
-        (total * f64::from(self.scale), signs)
+        (total * f64::from(self.scale(dm)), signs)
     }
 
-    /// `∂L/∂dec[i, e] = g · sign[i, e] · wᵢ · scale`.
+    /// `∂L/∂dec[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)`.
     pub fn grad(&self, signs: &[i8], g: f32, dm: usize) -> Vec<f32> {
+        let scale = self.scale(dm);
         let mut out = vec![0f32; signs.len()];
         out.par_chunks_mut(dm.max(1))
             .zip(signs.par_chunks(dm.max(1)))
             .enumerate()
             .for_each(|(i, (row, sign_row))| {
-                let w = g * self.weights[i] * self.scale;
+                let w = g * self.weights[i] * scale;
                 for (o, &s) in row.iter_mut().zip(sign_row) {
                     *o = w * f32::from(s);
                 }

@@ -128,10 +128,7 @@ impl SparseBackend for Flex {
     }
 
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (shape, uv) = host(&u);
-        let (vshape, vv) = host(&v);
-        let (scores, _) = kernels::attention_scores(&uv, &vv, vshape[1], shape[1]);
-        Flex::float_from_data(TensorData::new(scores, [shape[0]]), &u.device())
+        attention_forward(&u, &v).0
     }
 
     fn mp_loss(
@@ -142,6 +139,18 @@ impl SparseBackend for Flex {
     ) -> FloatTensor<Self> {
         mp_forward(code, decoder, &target, &rows).0
     }
+}
+
+/// The scores `[B]` and the `∂r/∂sᵐ` their backward needs.
+fn attention_forward(
+    u: &FloatTensor<Flex>,
+    v: &FloatTensor<Flex>,
+) -> (FloatTensor<Flex>, Vec<f32>) {
+    let (shape, uv) = host(u);
+    let (vshape, vv) = host(v);
+    let (scores, dscore) = kernels::attention_scores(&uv, &vv, vshape[1], shape[1]);
+    let out = Flex::float_from_data(TensorData::new(scores, [shape[0]]), &u.device());
+    (out, dscore)
 }
 
 /// The MP loss `[1]` and the signs its backward needs.
@@ -308,19 +317,34 @@ impl Backward<Flex, 1> for FanSelfDotsBackward {
     }
 }
 
+/// Finishes recording an operation whose output `out` was computed once from the
+/// inputs: with its backward `state` when an input needs a gradient, else as a constant.
+fn record<BO, S, C, const N: usize>(
+    kind: OpsKind<BO, Flex, S, C, N>,
+    state: S,
+    out: FloatTensor<Flex>,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    C: CheckpointStrategy,
+    S: Clone + Send + std::fmt::Debug + 'static,
+    BO: Backward<Flex, N, State = S>,
+{
+    match kind {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+// Each operation takes its input nodes first (`prepare`), then consumes the
+// primitives, computes the forward once and records it with [`record`].
 impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
     fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
-        match SpmmBackward
+        let kind = SpmmBackward
             .prepare::<C>([x.node()])
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let out = Flex::spmm(x.primitive().clone(), matrix.clone());
-                prep.finish(matrix, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::spmm(x.into_primitive(), matrix)),
-        }
+            .stateful();
+        let out = Flex::spmm(x.into_primitive(), matrix.clone());
+        record(kind, matrix, out)
     }
 
     fn fan_weighted_sum(
@@ -328,54 +352,33 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         index: Arc<FanIndex>,
     ) -> FloatTensor<Self> {
-        match FanWeightedSumBackward
+        let kind = FanWeightedSumBackward
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (xp, wp) = (x.primitive().clone(), weight.primitive().clone());
-                let out = Flex::fan_weighted_sum(xp.clone(), wp.clone(), index.clone());
-                prep.finish((xp, wp, index), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::fan_weighted_sum(
-                x.into_primitive(),
-                weight.into_primitive(),
-                index,
-            )),
-        }
+            .stateful();
+        let (xp, wp) = (x.into_primitive(), weight.into_primitive());
+        let out = Flex::fan_weighted_sum(xp.clone(), wp.clone(), index.clone());
+        record(kind, (xp, wp, index), out)
     }
 
     fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self> {
-        match FanSelfDotsBackward
+        let kind = FanSelfDotsBackward
             .prepare::<C>([a.node()])
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let ap = a.primitive().clone();
-                let out = Flex::fan_self_dots(ap.clone(), index.clone());
-                prep.finish((ap, index), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::fan_self_dots(a.into_primitive(), index)),
-        }
+            .stateful();
+        let ap = a.into_primitive();
+        let out = Flex::fan_self_dots(ap.clone(), index.clone());
+        record(kind, (ap, index), out)
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
-        match CompressBackward
+        let kind = CompressBackward
             .prepare::<C>([x.node(), w.node()])
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
-                let out = Flex::float_matmul(xp.clone(), wp.clone());
-                prep.finish((xp, wp), out)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::float_matmul(x.into_primitive(), w.into_primitive()))
-            }
-        }
+            .stateful();
+        let (xp, wp) = (x.into_primitive(), w.into_primitive());
+        let out = Flex::float_matmul(xp.clone(), wp.clone());
+        record(kind, (xp, wp), out)
     }
 
     fn mp_loss(
@@ -384,47 +387,23 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
     ) -> FloatTensor<Self> {
-        match MpLossBackward
+        let kind = MpLossBackward
             .prepare::<C>([code.node(), decoder.node()])
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (cp, dp) = (code.primitive().clone(), decoder.primitive().clone());
-                let (out, signs) = mp_forward(cp.clone(), dp.clone(), target.primitive(), &rows);
-                prep.finish((cp, dp, Arc::new(signs), rows), out)
-            }
-            OpsKind::UnTracked(prep) => {
-                let out = mp_forward(
-                    code.into_primitive(),
-                    decoder.into_primitive(),
-                    target.primitive(),
-                    &rows,
-                );
-                prep.finish(out.0)
-            }
-        }
+            .stateful();
+        let (cp, dp) = (code.into_primitive(), decoder.into_primitive());
+        let (out, signs) = mp_forward(cp.clone(), dp.clone(), target.primitive(), &rows);
+        record(kind, (cp, dp, Arc::new(signs), rows), out)
     }
 
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
-        match AttentionScoresBackward
+        let kind = AttentionScoresBackward
             .prepare::<C>([u.node(), v.node()])
             .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (up, vp) = (u.primitive().clone(), v.primitive().clone());
-                let (shape, uv) = host(&up);
-                let (vshape, vv) = host(&vp);
-                let (scores, dscore) = kernels::attention_scores(&uv, &vv, vshape[1], shape[1]);
-                let out = Flex::float_from_data(TensorData::new(scores, [shape[0]]), &up.device());
-                prep.finish((up.clone(), vp.clone(), Arc::new(dscore)), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::attention_scores(
-                u.into_primitive(),
-                v.into_primitive(),
-            )),
-        }
+            .stateful();
+        let (up, vp) = (u.into_primitive(), v.into_primitive());
+        let (out, dscore) = attention_forward(&up, &vp);
+        record(kind, (up, vp, Arc::new(dscore)), out)
     }
 }
 
