@@ -5,10 +5,26 @@
 //! the number of threads. These functions know nothing of burn; [`super::ops`]
 //! wraps them as differentiable burn operations.
 
+use mario_shared::modality_attention;
 use rayon::prelude::*;
 
 /// Rows per rayon task: small rows (d = 64) are too cheap to schedule one by one.
 const ROWS_PER_TASK: usize = 64;
+
+/// Calls `f(r, row)` for every `width`-wide row `r` of `out`, in parallel over
+/// blocks of [`ROWS_PER_TASK`] rows; each row is written by one call only.
+fn for_each_row(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if width == 0 {
+        return;
+    }
+    out.par_chunks_mut(width * ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(task, block)| {
+            for (offset, row) in block.chunks_exact_mut(width).enumerate() {
+                f(task * ROWS_PER_TASK + offset, row);
+            }
+        });
+}
 
 #[inline]
 fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
@@ -96,17 +112,12 @@ impl Csr {
     pub fn matmul(&self, x: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(x.len(), self.n_cols * d, "spmm: x is not n_cols × d");
         let mut out = vec![0f32; self.n_rows * d];
-        out.par_chunks_mut(d * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(task, block)| {
-                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
-                    let r = task * ROWS_PER_TASK + offset;
-                    for e in self.row_ptr[r]..self.row_ptr[r + 1] {
-                        let c = self.cols[e] as usize;
-                        axpy(row, self.vals[e], &x[c * d..(c + 1) * d]);
-                    }
-                }
-            });
+        for_each_row(&mut out, d, |r, row| {
+            for e in self.row_ptr[r]..self.row_ptr[r + 1] {
+                let c = self.cols[e] as usize;
+                axpy(row, self.vals[e], &x[c * d..(c + 1) * d]);
+            }
+        });
         out
     }
 }
@@ -160,18 +171,13 @@ impl FanIndex {
         assert_eq!(w.len(), self.n_rows * self.fan);
         let fan = self.fan;
         let mut out = vec![0f32; self.n_rows * d];
-        out.par_chunks_mut(d * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(task, block)| {
-                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
-                    let i = task * ROWS_PER_TASK + offset;
-                    let edges = i * fan..(i + 1) * fan;
-                    for (&s, &we) in self.ids[edges.clone()].iter().zip(&w[edges]) {
-                        let s = s as usize;
-                        axpy(row, we, &x[s * d..(s + 1) * d]);
-                    }
-                }
-            });
+        for_each_row(&mut out, d, |i, row| {
+            let edges = i * fan..(i + 1) * fan;
+            for (&s, &we) in self.ids[edges.clone()].iter().zip(&w[edges]) {
+                let s = s as usize;
+                axpy(row, we, &x[s * d..(s + 1) * d]);
+            }
+        });
         out
     }
 
@@ -181,17 +187,12 @@ impl FanIndex {
         assert_eq!(g.len(), self.n_rows * d);
         let fan = self.fan.max(1);
         let mut out = vec![0f32; self.n_src * d];
-        out.par_chunks_mut(d * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(task, block)| {
-                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
-                    let s = task * ROWS_PER_TASK + offset;
-                    for &e in &self.rev_edges[self.rev_ptr[s]..self.rev_ptr[s + 1]] {
-                        let i = e as usize / fan;
-                        axpy(row, w[e as usize], &g[i * d..(i + 1) * d]);
-                    }
-                }
-            });
+        for_each_row(&mut out, d, |s, row| {
+            for &e in &self.rev_edges[self.rev_ptr[s]..self.rev_ptr[s + 1]] {
+                let i = e as usize / fan;
+                axpy(row, w[e as usize], &g[i * d..(i + 1) * d]);
+            }
+        });
         out
     }
 
@@ -206,21 +207,13 @@ impl FanIndex {
         assert_eq!(b.len(), self.n_src * d);
         let fan = self.fan;
         let mut out = vec![0f32; self.n_rows * fan];
-        if fan == 0 {
-            return out;
-        }
-        out.par_chunks_mut(fan * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(task, block)| {
-                for (offset, row) in block.chunks_exact_mut(fan).enumerate() {
-                    let i = task * ROWS_PER_TASK + offset;
-                    let ai = &a[i * d..(i + 1) * d];
-                    for (j, o) in row.iter_mut().enumerate() {
-                        let s = self.ids[i * fan + j] as usize;
-                        *o = dot(ai, &b[s * d..(s + 1) * d]);
-                    }
-                }
-            });
+        for_each_row(&mut out, fan, |i, row| {
+            let ai = &a[i * d..(i + 1) * d];
+            for (j, o) in row.iter_mut().enumerate() {
+                let s = self.ids[i * fan + j] as usize;
+                *o = dot(ai, &b[s * d..(s + 1) * d]);
+            }
+        });
         out
     }
 
@@ -232,22 +225,17 @@ impl FanIndex {
         assert_eq!(g.len(), self.n_rows * self.fan);
         let fan = self.fan.max(1);
         let mut out = vec![0f32; self.n_rows * d];
-        out.par_chunks_mut(d * ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(task, block)| {
-                for (offset, row) in block.chunks_exact_mut(d).enumerate() {
-                    let t = task * ROWS_PER_TASK + offset;
-                    let edges = t * self.fan..(t + 1) * self.fan;
-                    for (&s, &ge) in self.ids[edges.clone()].iter().zip(&g[edges]) {
-                        let s = s as usize;
-                        axpy(row, ge, &a[s * d..(s + 1) * d]);
-                    }
-                    for &e in &self.rev_edges[self.rev_ptr[t]..self.rev_ptr[t + 1]] {
-                        let i = e as usize / fan;
-                        axpy(row, g[e as usize], &a[i * d..(i + 1) * d]);
-                    }
-                }
-            });
+        for_each_row(&mut out, d, |t, row| {
+            let edges = t * self.fan..(t + 1) * self.fan;
+            for (&s, &ge) in self.ids[edges.clone()].iter().zip(&g[edges]) {
+                let s = s as usize;
+                axpy(row, ge, &a[s * d..(s + 1) * d]);
+            }
+            for &e in &self.rev_edges[self.rev_ptr[t]..self.rev_ptr[t + 1]] {
+                let i = e as usize / fan;
+                axpy(row, g[e as usize], &a[i * d..(i + 1) * d]);
+            }
+        });
         out
     }
 }
@@ -268,22 +256,13 @@ pub fn attention_scores(u: &[f32], v: &[f32], m: usize, d: usize) -> (Vec<f32>, 
         .for_each(|(row, (score, ds))| {
             let ur = &u[row * d..(row + 1) * d];
             let mut s = [0f32; MAX_FUSED_MODALITIES];
-            let mut max = f32::NEG_INFINITY;
             for k in 0..m {
                 s[k] = dot(ur, &v[(row * m + k) * d..(row * m + k + 1) * d]);
-                max = max.max(s[k] * scale);
             }
+            // Eq. 5 through the one shared softmax, then Eq. 7.
             let mut a = [0f32; MAX_FUSED_MODALITIES];
-            let mut total = 0f32;
-            for k in 0..m {
-                a[k] = (s[k] * scale - max).exp();
-                total += a[k];
-            }
-            let mut r = 0f32;
-            for k in 0..m {
-                a[k] /= total;
-                r += a[k] * s[k];
-            }
+            modality_attention(&s[..m], d, &mut a[..m]);
+            let r: f32 = (0..m).map(|k| a[k] * s[k]).sum();
             *score = r;
             for k in 0..m {
                 ds[k] = a[k] * (1.0 + (s[k] - r) * scale);
