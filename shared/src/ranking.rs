@@ -19,6 +19,8 @@
 //! user tiles run in parallel with rayon; on wasm32 the same code runs with plain
 //! loops on one thread. Results do not depend on the thread count.
 
+use std::borrow::Cow;
+
 use crate::metrics::TopK;
 use crate::scorer::attention_score;
 use crate::weights::{FusionKind, ModelWeights};
@@ -32,31 +34,33 @@ const REJECT_CHUNK: usize = 16;
 
 /// How scores are formed from the item tables.
 #[derive(Debug, Clone)]
-enum Tables {
-    /// Eq. 5–7: one `[I, d]` table per modality.
-    Attention(Vec<Vec<f32>>),
+enum Tables<'a> {
+    /// Eq. 5–7: one `[I, d]` table per modality, borrowed from a weights file or owned.
+    Attention(Vec<Cow<'a, [f32]>>),
     /// One fused `[I, d]` table; the score is `u·f`.
     Fused(Vec<f32>),
 }
 
-/// Item embeddings prepared for full ranking.
+/// Item embeddings prepared for full ranking. The attention tables are borrowed when
+/// they come from a [`ModelWeights`] (nothing is copied per query) and owned otherwise.
 #[derive(Debug, Clone)]
-pub struct RankingModel {
+pub struct RankingModel<'a> {
     d: usize,
     n_items: usize,
-    tables: Tables,
+    tables: Tables<'a>,
 }
 
-impl RankingModel {
-    /// From per-modality `[n_items, d]` tables (row-major) and the fusion.
-    /// `fc` is `(weight [M·d, d], bias [d])` for [`FusionKind::Fc`].
-    pub fn new(
+impl<'a> RankingModel<'a> {
+    /// From per-modality `[n_items, d]` tables (row-major, `Vec<f32>` or `&[f32]`) and
+    /// the fusion. `fc` is `(weight [M·d, d], bias [d])` for [`FusionKind::Fc`].
+    pub fn new<T: Into<Cow<'a, [f32]>>>(
         d: usize,
         n_items: usize,
-        tables: Vec<Vec<f32>>,
+        tables: Vec<T>,
         fusion: FusionKind,
         fc: Option<(&[f32], &[f32])>,
     ) -> Self {
+        let tables: Vec<Cow<'a, [f32]>> = tables.into_iter().map(Into::into).collect();
         assert!(!tables.is_empty(), "ranking needs at least one modality");
         for t in &tables {
             assert_eq!(t.len(), n_items * d, "an item table is not n_items × d");
@@ -67,7 +71,7 @@ impl RankingModel {
             FusionKind::Mean => {
                 let mut fused = vec![0f32; n_items * d];
                 for t in &tables {
-                    for (f, &v) in fused.iter_mut().zip(t) {
+                    for (f, &v) in fused.iter_mut().zip(t.iter()) {
                         *f += v;
                     }
                 }
@@ -76,9 +80,9 @@ impl RankingModel {
                 Tables::Fused(fused)
             }
             FusionKind::Max => {
-                let mut fused = tables[0].clone();
+                let mut fused = tables[0].to_vec();
                 for t in &tables[1..] {
-                    for (f, &v) in fused.iter_mut().zip(t) {
+                    for (f, &v) in fused.iter_mut().zip(t.iter()) {
                         *f = f.max(v);
                     }
                 }
@@ -106,8 +110,8 @@ impl RankingModel {
         Self { d, n_items, tables }
     }
 
-    /// From a weights file.
-    pub fn from_weights(w: &ModelWeights) -> Self {
+    /// From a weights file, borrowing its item tables.
+    pub fn from_weights(w: &'a ModelWeights) -> Self {
         let fc = w
             .fusion_fc
             .as_ref()
@@ -115,7 +119,7 @@ impl RankingModel {
         Self::new(
             w.meta.d,
             w.meta.n_items,
-            w.item_embedding.clone(),
+            w.item_embedding.iter().map(Vec::as_slice).collect(),
             w.meta.fusion,
             fc,
         )
@@ -163,9 +167,9 @@ impl RankingModel {
         let mut tops: Vec<TopK> = (0..t).map(|_| TopK::new(k)).collect();
         let mut cursors = vec![0usize; t];
         let scale = 1.0 / (d as f32).sqrt();
-        let tables: &[Vec<f32>] = match &self.tables {
-            Tables::Attention(tables) => tables,
-            Tables::Fused(fused) => std::slice::from_ref(fused),
+        let tables: Vec<&[f32]> = match &self.tables {
+            Tables::Attention(tables) => tables.iter().map(|t| &**t).collect(),
+            Tables::Fused(fused) => vec![fused.as_slice()],
         };
         let attention = matches!(self.tables, Tables::Attention(_));
         let m_count = tables.len();

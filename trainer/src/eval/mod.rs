@@ -79,7 +79,7 @@ pub fn evaluate_ranked(
     split: Split,
     ks: &[usize],
     users: &[f32],
-    ranking: &RankingModel,
+    ranking: &RankingModel<'_>,
 ) -> anyhow::Result<MetricsReport> {
     anyhow::ensure!(
         ranking.n_items() == dataset.n_items,

@@ -158,7 +158,7 @@ pub fn model_scores(
 /// item tables as a [`RankingModel`].
 pub struct RankedModel {
     pub users: Vec<f32>,
-    pub ranking: RankingModel,
+    pub ranking: RankingModel<'static>,
 }
 
 impl RankedModel {
