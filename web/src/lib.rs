@@ -15,7 +15,10 @@
 //!   [`synth`] (seeded synthetic models: the placeholder demo file and the 100k-item bench),
 //!   [`format`] (numbers, bytes, attention JSON), [`kernel`] (the WGSL source and its layout);
 //! - browser only (`wasm32`): `gpu` (wgpu device, buffers, dispatch, readback), `load`
-//!   (streamed download), `app` (the Yew page), `bench`.
+//!   (streamed download), `bench`, `browser` (URL and window calls), and the Yew page:
+//!   `state` (the state types and the `Msg` actions), `app` (the root component: the one
+//!   reducer, plus `app/engine.rs` and `app/work.rs` for the async work it starts) and
+//!   `components` (one component per panel, in `components/`).
 
 pub mod charts;
 pub mod foldin;
@@ -31,9 +34,15 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod bench;
 #[cfg(target_arch = "wasm32")]
+mod browser;
+#[cfg(target_arch = "wasm32")]
+mod components;
+#[cfg(target_arch = "wasm32")]
 mod gpu;
 #[cfg(target_arch = "wasm32")]
 mod load;
+#[cfg(target_arch = "wasm32")]
+mod state;
 
 /// Entry point of the browser build: mounts the app on `#app` (or `<body>`).
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,24 @@
+//! The page's components, one per file in `components/`, each with its props struct above it.
+//! They read the model from [`crate::state::ModelContext`] and send actions through
+//! [`crate::state::Dispatch`]; they hold no state of their own.
+
+mod bench_panel;
+mod header;
+mod influence_panel;
+mod item;
+mod load_panels;
+mod new_user_panel;
+mod recs;
+mod tools;
+mod user_panel;
+mod why;
+
+pub use bench_panel::BenchPanel;
+pub use header::Header;
+pub use influence_panel::InfluencePanel;
+pub use load_panels::{ErrorPanel, LoadingPanel};
+pub use new_user_panel::NewUserPanel;
+pub use recs::RecGrid;
+pub use tools::ToolsPanel;
+pub use user_panel::UserPanel;
+pub use why::WhyPanel;

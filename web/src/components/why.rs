@@ -1,0 +1,129 @@
+//! "Why this item?": for the selected recommendation, each modality's attention weight,
+//! affinity and contribution to the score (Eq. 5–7), and the history items closest to it in
+//! each modality's space.
+
+use mario_shared::scorer::Explanation;
+use yew::prelude::*;
+
+use super::item::{attention_bar, picture};
+use crate::format::{modality_color, score_attr};
+use crate::state::{Dispatch, ModelContext, Msg, Shared};
+
+#[derive(PartialEq, Properties)]
+pub struct WhyPanelProps {
+    pub item: Option<u32>,
+    /// The selected item's explanation for the current query.
+    pub explanation: Option<Shared<Explanation>>,
+    /// 1-based rank of the item in the shown list, if it is there.
+    pub rank: Option<usize>,
+    /// "this user's history" or "your likes".
+    pub history_word: AttrValue,
+}
+
+#[function_component(WhyPanel)]
+pub fn why_panel(props: &WhyPanelProps) -> Html {
+    let dispatch = use_context::<Dispatch>().unwrap_or_default();
+    let Some(model) = use_context::<ModelContext>() else {
+        return Html::default();
+    };
+    let w = &model.w;
+    let Some(item) = props.item else {
+        return html! {
+            <section class="panel why empty-why" aria-labelledby="why-h">
+                <h2 id="why-h">{ "Why this item?" }</h2>
+                <p class="muted">{ "Select a recommendation (click, or Tab to it and press Enter) to see how much each modality contributed to its score, and which items in the history back it up." }</p>
+                <div class="eq">
+                    <p>{ "aᵐ = softmaxₘ(u·v̄ᵐ / √d)" }</p>
+                    <p>{ "score = Σₘ aᵐ (u·v̄ᵐ)" }</p>
+                </div>
+            </section>
+        };
+    };
+    let Some(exp) = &props.explanation else {
+        return Html::default();
+    };
+    let info = &w.catalogue[item as usize];
+    let max_abs = exp
+        .modalities
+        .iter()
+        .map(|m| m.contribution.abs())
+        .fold(1e-9f32, f32::max);
+    let dominant = exp
+        .modalities
+        .iter()
+        .max_by(|a, b| a.weight.total_cmp(&b.weight));
+    let weights: Vec<f32> = exp.modalities.iter().map(|m| m.weight).collect();
+    html! {
+        <section class="panel why" aria-labelledby="why-h" data-testid="why" data-item-id={item.to_string()} data-score={score_attr(exp.score)}>
+            <div class="panel-head">
+                <h2 id="why-h">{ "Why this item?" }</h2>
+                <button type="button" class="button ghost small" aria-label="close explanation" data-testid="why-close"
+                    onclick={dispatch.reform(|_| Msg::CloseWhy)}>{ "✕" }</button>
+            </div>
+            <div class="why-item">
+                { picture(info, &format!("w{item}")) }
+                <div>
+                    <p class="card-title">{ info.title.clone() }</p>
+                    <p class="muted">
+                        { props.rank.map(|r| format!("#{r} · ")).unwrap_or_default() }
+                        { format!("score {:.4}", exp.score) }
+                        { if info.category.is_empty() { String::new() } else { format!(" · {}", info.category) } }
+                    </p>
+                </div>
+            </div>
+            if let Some(d) = dominant {
+                <p class="why-lead">
+                    { "Mostly " }<strong>{ d.modality.clone() }</strong>
+                    { format!(": {:.0}% of the attention, contributing {:.3} of the {:.3} score.", d.weight * 100.0, d.contribution, exp.score) }
+                </p>
+            }
+            { attention_bar(&w.meta.modalities, &weights) }
+            <table class="why-table">
+                <thead><tr><th scope="col">{ "modality" }</th><th scope="col">{ "weight aᵐ" }</th><th scope="col">{ "affinity u·v̄ᵐ" }</th><th scope="col">{ "contribution" }</th></tr></thead>
+                <tbody>
+                    { for exp.modalities.iter().enumerate().map(|(i, m)| {
+                        let color = modality_color(&m.modality, i);
+                        let width = (m.contribution.abs() / max_abs * 100.0).min(100.0);
+                        html! {
+                            <tr data-testid="why-modality" data-modality={m.modality.clone()} data-weight={format!("{:.6}", m.weight)}
+                                data-affinity={format!("{:.6}", m.affinity)} data-contribution={format!("{:.6}", m.contribution)}>
+                                <th scope="row"><span class="swatch" style={format!("background:{color}")}></span>{ m.modality.clone() }</th>
+                                <td>{ format!("{:.1}%", m.weight * 100.0) }</td>
+                                <td>{ format!("{:.3}", m.affinity) }</td>
+                                <td class="contrib">
+                                    <span class="cbar"><span class={classes!("cfill", (m.contribution < 0.0).then_some("neg"))}
+                                        style={format!("width:{width:.1}%;background:{color}")}></span></span>
+                                    <span>{ format!("{:.3}", m.contribution) }</span>
+                                </td>
+                            </tr>
+                        }
+                    }) }
+                </tbody>
+                <tfoot><tr><th scope="row">{ "total" }</th><td>{ "100%" }</td><td></td><td>{ format!("{:.3}", exp.modalities.iter().map(|m| m.contribution).sum::<f32>()) }</td></tr></tfoot>
+            </table>
+            <h3>{ format!("Evidence from {}", props.history_word) }</h3>
+            <p class="muted small">{ "The history items closest to this one in each modality's embedding space (cosine similarity)." }</p>
+            { for exp.modalities.iter().enumerate().map(|(mi, m)| html! {
+                <div class="evidence" data-testid="evidence" data-modality={m.modality.clone()}>
+                    <p class="evidence-h"><span class="swatch" style={format!("background:{}", modality_color(&m.modality, mi))}></span>{ m.modality.clone() }</p>
+                    if m.evidence.is_empty() {
+                        <p class="muted small">{ "no history" }</p>
+                    } else {
+                        <ul class="thumbs small">
+                            { for m.evidence.iter().map(|e| {
+                                let info = &w.catalogue[e.item as usize];
+                                html! {
+                                    <li class="thumb" data-testid="evidence-item" data-item-id={e.item.to_string()} title={info.title.clone()}>
+                                        { picture(info, &format!("e{mi}-{}", e.item)) }
+                                        <span class="thumb-title">{ info.title.clone() }</span>
+                                        <span class="sim">{ format!("cos {:.2}", e.similarity) }</span>
+                                    </li>
+                                }
+                            }) }
+                        </ul>
+                    }
+                </div>
+            }) }
+        </section>
+    }
+}
