@@ -11,6 +11,7 @@
 mod cmd;
 mod gpu_bench;
 mod setup;
+mod tidy;
 mod wasm;
 
 use std::net::SocketAddr;

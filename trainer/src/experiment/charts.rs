@@ -1,6 +1,14 @@
 //! The experiment reports' figures as plain SVG: grouped bar charts with error bars
 //! (Tables 4–5, Figure 5), line charts with error bars (Figure 6) and density panels
 //! (Figure 3). Every figure is a grid of panels under one title and one legend.
+//!
+//! Hand-written, not plotters (which draws `plot.rs`'s line charts): these are publication
+//! figures whose layout depends on text widths (panel letters, rotated group labels,
+//! significance marks over error bars, a shared legend that wraps). plotters without its
+//! `ttf` feature only guesses text extents (0.7 em a character); with it, it pulls in
+//! font-kit and the system's fontconfig, a native dependency CI would have to provide.
+//! It is long because one file holds the shared frame (ticks, panel grid, legend) and the three
+//! panel kinds that use it; they change together.
 
 use std::fmt::Write as _;
 
