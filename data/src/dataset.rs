@@ -285,6 +285,17 @@ pub fn load_dataset(dir: &Path, format: Option<DatasetFormat>) -> Result<Dataset
         None => raw.item_bound,
     };
     let (train, valid, test, mut report) = normalise(raw, &source)?;
+    // BPR draws a negative the user has not trained on: a user with every item has none.
+    if let Some(u) = train.iter().position(|items| items.len() >= n_items) {
+        return Err(DataError::invalid(
+            &source,
+            format!(
+                "user {} has all {n_items} items in its training split, so BPR has no negative \
+                 item to sample for them; remove that user's interactions or add items",
+                report.original_user_ids[u]
+            ),
+        ));
+    }
     report.warnings.splice(0..0, warnings.drain(..));
     let n_users = train.len();
     let catalogue = match items::read_catalogue(dir, n_items)? {

@@ -10,9 +10,12 @@
 //! - `precision@K = Σ_{i≤K} hit_i / K`
 //! - `ndcg@K` (standard, as in MMRec): `DCG = Σ_{i≤K} hit_i / log2(i + 1)`,
 //!   `IDCG = Σ_{i≤min(|T|,K)} 1 / log2(i + 1)`.
-//! - `ndcg_lattice@K` (the NGCF / LATTICE code lineage, `dcg_at_k(method=1)`): the
-//!   discount is `1` for rank 1 and `1 / log2(i)` for rank `i ≥ 2` (so ranks 1 and 2
-//!   both weigh 1), with the same ideal list of `min(|T|, K)` hits.
+//!
+//! This `ndcg@K` is the one every published table we compare with reports: MMRec's
+//! `ndcg`, and LATTICE's and NGCF's `ndcg_at_k`, which call `dcg_at_k(method=1)`, i.e.
+//! `Σ hitᵢ / log₂(i + 1)`. Their `method=0` variant (`[1, 1, 1/log₂3, …]`: ranks 1 and 2
+//! weigh the same) is not used by any of them, so it is not reported here (an earlier
+//! `ndcg_lattice@K` key computed it under a wrong name; it is gone).
 //!
 //! Users with an empty relevant set are skipped and counted (`users_skipped`).
 //! Metrics are means over evaluated users.
@@ -142,22 +145,12 @@ fn discount_standard(rank: usize) -> f64 {
     1.0 / ((rank + 1) as f64).log2()
 }
 
-/// Discount of 1-based rank `i` in the LATTICE/NGCF convention.
-fn discount_lattice(rank: usize) -> f64 {
-    if rank == 1 {
-        1.0
-    } else {
-        1.0 / (rank as f64).log2()
-    }
-}
-
 /// Per-user metric values at one cut-off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UserMetrics {
     pub recall: f64,
     pub precision: f64,
     pub ndcg: f64,
-    pub ndcg_lattice: f64,
 }
 
 /// Metrics of one ranked list against a relevant set (sorted ascending) at cut-off `k`.
@@ -168,22 +161,18 @@ pub fn user_metrics(ranked: &[u32], relevant: &[u32], k: usize) -> Option<UserMe
     }
     let mut hits = 0usize;
     let mut dcg = 0.0;
-    let mut dcg_lattice = 0.0;
     for (i, item) in ranked.iter().take(k).enumerate() {
         if relevant.binary_search(item).is_ok() {
             hits += 1;
             dcg += discount_standard(i + 1);
-            dcg_lattice += discount_lattice(i + 1);
         }
     }
     let ideal = relevant.len().min(k);
     let idcg: f64 = (1..=ideal).map(discount_standard).sum();
-    let idcg_lattice: f64 = (1..=ideal).map(discount_lattice).sum();
     Some(UserMetrics {
         recall: hits as f64 / relevant.len() as f64,
         precision: hits as f64 / k as f64,
         ndcg: dcg / idcg,
-        ndcg_lattice: dcg_lattice / idcg_lattice,
     })
 }
 
@@ -202,7 +191,6 @@ impl MetricsAccumulator {
             recall: 0.0,
             precision: 0.0,
             ndcg: 0.0,
-            ndcg_lattice: 0.0,
         };
         Self {
             ks: ks.to_vec(),
@@ -229,7 +217,6 @@ impl MetricsAccumulator {
                 sum.recall += m.recall;
                 sum.precision += m.precision;
                 sum.ndcg += m.ndcg;
-                sum.ndcg_lattice += m.ndcg_lattice;
             }
         }
     }
@@ -243,7 +230,6 @@ impl MetricsAccumulator {
             a.recall += b.recall;
             a.precision += b.precision;
             a.ndcg += b.ndcg;
-            a.ndcg_lattice += b.ndcg_lattice;
         }
     }
 
@@ -254,7 +240,6 @@ impl MetricsAccumulator {
             values.insert(format!("recall@{k}"), s.recall / n);
             values.insert(format!("precision@{k}"), s.precision / n);
             values.insert(format!("ndcg@{k}"), s.ndcg / n);
-            values.insert(format!("ndcg_lattice@{k}"), s.ndcg_lattice / n);
         }
         MetricsReport {
             values,
@@ -264,7 +249,7 @@ impl MetricsAccumulator {
     }
 }
 
-/// Mean metrics, keyed `recall@20`, `ndcg@10`, `ndcg_lattice@20`, `precision@10`, ….
+/// Mean metrics, keyed `recall@20`, `ndcg@10`, `precision@10`, ….
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetricsReport {
     pub values: BTreeMap<String, f64>,
@@ -299,34 +284,19 @@ mod tests {
                 .then(a.cmp(&b))
         });
         items.truncate(k);
-        let (mut hits, mut dcg, mut dcgl) = (0.0, 0.0, 0.0);
+        let (mut hits, mut dcg) = (0.0, 0.0);
         for (i, it) in items.iter().enumerate() {
             if relevant.contains(it) {
                 hits += 1.0;
                 dcg += 1.0 / (i as f64 + 2.0).log2();
-                dcgl += if i == 0 {
-                    1.0
-                } else {
-                    1.0 / (i as f64 + 1.0).log2()
-                };
             }
         }
         let ideal = relevant.len().min(k);
         let idcg: f64 = (0..ideal).map(|i| 1.0 / (i as f64 + 2.0).log2()).sum();
-        let idcgl: f64 = (0..ideal)
-            .map(|i| {
-                if i == 0 {
-                    1.0
-                } else {
-                    1.0 / (i as f64 + 1.0).log2()
-                }
-            })
-            .sum();
         let m = UserMetrics {
             recall: hits / relevant.len() as f64,
             precision: hits / k as f64,
             ndcg: dcg / idcg,
-            ndcg_lattice: dcgl / idcgl,
         };
         (items, m)
     }
@@ -352,18 +322,25 @@ mod tests {
         let dcg = 1.0 / 3f64.log2() + 1.0 / 5f64.log2();
         let idcg = 1.0 + 1.0 / 3f64.log2() + 1.0 / 4f64.log2();
         assert!((m.ndcg - dcg / idcg).abs() < 1e-12);
-        let dcgl = 1.0 / 2f64.log2() + 1.0 / 4f64.log2();
-        let idcgl = 1.0 + 1.0 + 1.0 / 3f64.log2();
-        assert!((m.ndcg_lattice - dcgl / idcgl).abs() < 1e-12);
+    }
+
+    /// Regression (issue: `ndcg_lattice@K` was `dcg_at_k(method=0)` under LATTICE's name):
+    /// LATTICE's `ndcg_at_k` is `method=1`, `Σ hitᵢ / log₂(i + 1)`. One relevant item at
+    /// rank 2 scores 1/log₂3 ≈ 0.631 there; `method=0` would give 1.
+    #[test]
+    fn ndcg_is_lattice_method_one_and_no_other_variant_is_reported() {
+        let m = user_metrics(&[4, 9, 1], &[9], 3).unwrap();
+        assert!((m.ndcg - 1.0 / 3f64.log2()).abs() < 1e-12, "{}", m.ndcg);
+        let mut acc = MetricsAccumulator::new(&[20]);
+        acc.add(&[4, 9, 1], &[9]);
+        let keys: Vec<String> = acc.finish().values.into_keys().collect();
+        assert_eq!(keys, ["ndcg@20", "precision@20", "recall@20"]);
     }
 
     #[test]
     fn perfect_ranking_scores_one() {
         let m = user_metrics(&[3, 4, 8, 0], &[3, 4], 2).unwrap();
-        assert_eq!(
-            (m.recall, m.precision, m.ndcg, m.ndcg_lattice),
-            (1.0, 1.0, 1.0, 1.0)
-        );
+        assert_eq!((m.recall, m.precision, m.ndcg), (1.0, 1.0, 1.0));
         assert!(user_metrics(&[1], &[], 10).is_none());
     }
 
@@ -401,7 +378,6 @@ mod tests {
                     (m.recall, expected.recall),
                     (m.precision, expected.precision),
                     (m.ndcg, expected.ndcg),
-                    (m.ndcg_lattice, expected.ndcg_lattice),
                 ] {
                     assert!((a - b).abs() < 1e-6, "case {case}: {a} vs {b}");
                 }

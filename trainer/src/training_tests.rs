@@ -345,3 +345,29 @@ fn demo_quality_recovery_quantisation_and_scorer_agreement() {
         );
     }
 }
+
+/// Regression: `--knn-k` at or above the item count used to build a dense "kNN" graph
+/// silently (slowly); it is refused, naming the flag and the count. Without a side
+/// modality no graph is built, so the value does not matter.
+#[test]
+fn knn_k_not_below_the_item_count_is_refused() {
+    let device = backend::select(BackendChoice::Cpu).unwrap().device;
+    let n_items = demo().dataset.n_items;
+    let config = TrainConfig {
+        knn_k: n_items,
+        ..TrainConfig::default()
+    };
+    let err = match Mario::new(&demo().dataset, &config, &device) {
+        Ok(_) => panic!("--knn-k {n_items} was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!("--knn-k {n_items}")) && err.contains(&format!("({n_items})")),
+        "{err}"
+    );
+    let cf_only = TrainConfig {
+        modalities: vec!["interaction".into()],
+        ..config
+    };
+    assert!(Mario::new(&demo().dataset, &cf_only, &device).is_ok());
+}

@@ -286,6 +286,32 @@ fn malformed_lines_report_file_and_line() {
     );
 }
 
+/// Regression: a user whose training set is the whole catalogue made negative sampling
+/// loop forever; it is now refused at load time, naming the user.
+#[test]
+fn a_user_with_every_item_in_train_is_rejected() {
+    let d = tempfile::tempdir().unwrap();
+    // User 7 trains on all 3 items (x_label 0); user 8 is ordinary.
+    let rows = [
+        (7, 0, 0),
+        (7, 1, 0),
+        (7, 2, 0),
+        (8, 0, 0),
+        (8, 1, 1),
+        (8, 2, 2),
+    ];
+    write_inter(d.path(), "full", HEADER, &rows);
+    write_feats(d.path(), 3);
+    let msg = err(d.path(), None);
+    assert!(
+        msg.contains("full.inter") && msg.contains("user 7 has all 3 items"),
+        "{msg}"
+    );
+    // One item more and the same user is fine.
+    write_feats(d.path(), 4);
+    assert!(load_dataset(d.path(), None).is_ok());
+}
+
 #[test]
 fn item_ids_must_have_feature_rows() {
     let d = small_mmrec();

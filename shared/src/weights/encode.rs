@@ -5,6 +5,36 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::*;
 
+/// Largest finite f16 magnitude.
+const F16_MAX: f32 = 65504.0;
+
+/// Refuses a table that `dtype` cannot store faithfully: a NaN or ±∞ anywhere (int8 would
+/// turn it into 0, f16 and f32 would write a file every reader refuses), or, for f16, a
+/// finite value beyond ±65504 (it would become ±∞). The error names the tensor, row and
+/// column.
+fn check_storable(
+    tensor: &str,
+    values: &[f32],
+    cols: usize,
+    dtype: StorageDtype,
+) -> Result<(), WeightsError> {
+    let limit = if dtype == StorageDtype::F16 {
+        F16_MAX
+    } else {
+        f32::MAX
+    };
+    match values.iter().position(|v| v.is_nan() || v.abs() > limit) {
+        None => Ok(()),
+        Some(i) => Err(WeightsError::Unstorable {
+            tensor: tensor.to_string(),
+            row: i / cols.max(1),
+            column: i % cols.max(1),
+            value: values[i],
+            dtype,
+        }),
+    }
+}
+
 /// Quantises a row-major table for storage.
 fn encode_table(
     values: &[f32],
@@ -56,6 +86,7 @@ impl ModelWeights {
         let m = &self.meta;
         let mut tensors: Vec<(String, OwnedTensor)> = Vec::new();
         let mut push_table = |name: String, values: &[f32], rows: usize| {
+            check_storable(&name, values, m.d, m.dtype)?;
             let (dtype, data, scales) = encode_table(values, m.d, m.dtype);
             if let Some(scales) = scales {
                 tensors.push((
@@ -75,14 +106,15 @@ impl ModelWeights {
                     data,
                 },
             ));
+            Ok::<(), WeightsError>(())
         };
         push_table(
             "user_embedding".to_string(),
             &self.user_embedding,
             m.n_users,
-        );
+        )?;
         for (name, table) in m.modalities.iter().zip(&self.item_embedding) {
-            push_table(format!("item_embedding.{name}"), table, m.n_items);
+            push_table(format!("item_embedding.{name}"), table, m.n_items)?;
         }
         let u32_bytes = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -104,6 +136,8 @@ impl ModelWeights {
         ));
         if let Some((w, b)) = &self.fusion_fc {
             let md = m.modalities.len() * m.d;
+            check_storable("fusion.fc.weight", w, m.d, StorageDtype::F32)?;
+            check_storable("fusion.fc.bias", b, m.d, StorageDtype::F32)?;
             tensors.push((
                 "fusion.fc.weight".into(),
                 OwnedTensor {

@@ -205,6 +205,19 @@ pub enum WeightsError {
     },
     #[error("tensor `{tensor}` holds a non-finite value at flat index {index}")]
     NonFinite { tensor: String, index: usize },
+    #[error(
+        "tensor `{tensor}` row {row}, column {column} is {value}, which {dtype} cannot store \
+         (NaN and ±∞ never, f16 nothing beyond ±65504); the run diverged or the embeddings grew \
+         too large: retrain with a lower --lr or a higher --reg, or export with --dtype f32 \
+         for large finite values"
+    )]
+    Unstorable {
+        tensor: String,
+        row: usize,
+        column: usize,
+        value: f32,
+        dtype: StorageDtype,
+    },
     #[error("training-items CSR is invalid: {0}")]
     BadCsr(String),
     #[error("catalogue is invalid: {0}")]

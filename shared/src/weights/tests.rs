@@ -41,6 +41,44 @@ fn round_trip_every_dtype() {
     }
 }
 
+/// Regression: NaN/±∞ became 0 in int8 and ±∞ in f16 silently. Export now refuses any
+/// value the dtype cannot store, naming tensor, row and column; a large finite value is
+/// fine in f32 and int8 (scaled per row) but not in f16.
+#[test]
+fn unstorable_values_are_refused_with_tensor_and_row() {
+    let d = 8;
+    for dtype in [StorageDtype::F32, StorageDtype::F16, StorageDtype::Int8] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut w = tiny_model(5, 11, d, MODS, dtype, 3);
+            w.item_embedding[1][3 * d + 5] = bad;
+            let err = w.to_bytes().unwrap_err();
+            assert!(
+                matches!(&err, WeightsError::Unstorable { tensor, row: 3, column: 5, .. }
+                    if tensor == "item_embedding.textual"),
+                "{dtype} {bad}: {err}"
+            );
+            assert!(err.to_string().contains("row 3, column 5"), "{err}");
+        }
+    }
+    let mut w = tiny_model(5, 11, d, MODS, StorageDtype::F16, 3);
+    w.user_embedding[2 * d] = 70000.0;
+    let err = w.to_bytes().unwrap_err();
+    assert!(
+        err.to_string().contains("`user_embedding` row 2, column 0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("f16"), "{err}");
+    for dtype in [StorageDtype::F32, StorageDtype::Int8] {
+        let mut w = tiny_model(5, 11, d, MODS, dtype, 3);
+        w.user_embedding[2 * d] = 70000.0;
+        let back = ModelWeights::from_bytes(&w.to_bytes().unwrap()).unwrap();
+        assert!(
+            (back.user_embedding[2 * d] - 70000.0).abs() <= 70000.0 / 127.0,
+            "{dtype}"
+        );
+    }
+}
+
 #[test]
 fn fc_fusion_round_trips() {
     let mut w = tiny_model(3, 4, 2, MODS, StorageDtype::F32, 1);

@@ -89,6 +89,16 @@ impl Mario {
         }
         let keep = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
         let use_interaction = keep(INTERACTION);
+        let side_modalities = dataset.modalities.iter().filter(|m| keep(&m.name)).count();
+        if side_modalities > 0 && config.knn_k >= dataset.n_items {
+            anyhow::bail!(
+                "--knn-k {} is not below the number of items ({}): every item would be every \
+                 item's neighbour, a dense graph rather than a kNN one; use a small k (the paper \
+                 uses 10)",
+                config.knn_k,
+                dataset.n_items
+            );
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let d = config.dim;
         let mut list = vec![
