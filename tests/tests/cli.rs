@@ -344,3 +344,159 @@ fn experiment_all_quick_writes_the_report() {
     let again = experiment("fusion");
     assert!(again.status.success(), "{}", stderr(&again));
 }
+
+/// `mario tune --quick` end to end: a grid of three learning rates under successive
+/// halving, the report files, `best.toml` accepted by `mario train --config`, a rerun that
+/// redoes nothing, and a search cut short (by `--budget-minutes`, and by `kill -9`) that,
+/// continued, ends exactly where the uninterrupted one did.
+#[test]
+fn tune_quick_reports_resumes_and_never_reruns_finished_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    assert!(
+        mario(&[
+            "datagen",
+            "--preset",
+            "demo",
+            "--seed",
+            "4",
+            "--out",
+            s(&data)
+        ])
+        .status
+        .success()
+    );
+    let space = dir.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "[space]\nlr = [1e-3, 5e-3, 2e-2]\n[search]\nmethod = \"grid\"\n",
+    )
+    .unwrap();
+    let tune = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "tune",
+            "--data",
+            s(&data),
+            "--space",
+            s(&space),
+            "--out",
+            s(out),
+            "--quick",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        mario(&args)
+    };
+    let a = dir.path().join("a");
+    let out = tune(&a, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("chosen trial"), "{}", stdout(&out));
+    for f in ["leaderboard.md", "trials.svg", "best.toml", "tune.json"] {
+        assert!(a.join(f).is_file(), "{f} missing");
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("tune.json")).unwrap()).unwrap();
+    // Rungs 3 → 2 → 1 trials at 1, 2, 3 epochs: six runs in all.
+    assert_eq!(state["records"].as_array().unwrap().len(), 6);
+    let chosen = state["chosen"]["trial"].as_u64().unwrap() as usize;
+    let lr = state["trials"][chosen]["config"]["lr"].as_f64().unwrap();
+    // The winner is the trial with the best validation score at the last rung.
+    let board = std::fs::read_to_string(a.join("leaderboard.md")).unwrap();
+    assert!(
+        board.contains("**chosen**") && board.contains("| test |"),
+        "{board}"
+    );
+    let printed = stdout(&mario(&[
+        "train",
+        "--print-config",
+        "--config",
+        s(&a.join("best.toml")),
+    ]));
+    assert!(printed.contains(&format!("lr = {lr}")), "{printed}");
+    assert!(
+        std::fs::read_to_string(a.join("trials.svg"))
+            .unwrap()
+            .contains("by lr")
+    );
+
+    // A rerun of a finished search trains nothing and changes nothing.
+    let before = std::fs::read(a.join("tune.json")).unwrap();
+    let out = tune(&a, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(a.join("tune.json")).unwrap(), before);
+
+    // A different space in the same --out is refused.
+    std::fs::write(
+        &space,
+        "[space]\nlr = [1e-3, 5e-3]\n[search]\nmethod = \"grid\"\n",
+    )
+    .unwrap();
+    let out = tune(&a, &[]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("different search"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &space,
+        "[space]\nlr = [1e-3, 5e-3, 2e-2]\n[search]\nmethod = \"grid\"\n",
+    )
+    .unwrap();
+
+    // Cut short by the budget, then continued: the same leaderboard as in one go.
+    let b = dir.path().join("b");
+    let out = tune(&b, &["--budget-minutes", "0.00001"]);
+    assert!(
+        stdout(&out).contains("search incomplete"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        std::fs::read_to_string(b.join("leaderboard.md"))
+            .unwrap()
+            .contains("**Incomplete**")
+    );
+    assert!(tune(&b, &[]).status.success());
+    assert_eq!(
+        std::fs::read_to_string(b.join("leaderboard.md")).unwrap(),
+        board
+    );
+
+    // Killed (SIGKILL) mid-search, then continued: the same again.
+    let c = dir.path().join("c");
+    let mut child = Command::new(mario_bin())
+        .args([
+            "tune",
+            "--data",
+            s(&data),
+            "--space",
+            s(&space),
+            "--out",
+            s(&c),
+            "--quick",
+            "--quiet",
+        ])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let records = std::fs::read_to_string(c.join("tune.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map_or(0, |v| v["records"].as_array().map_or(0, Vec::len));
+        if records >= 2 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(tune(&c, &[]).status.success());
+    assert_eq!(
+        std::fs::read_to_string(c.join("leaderboard.md")).unwrap(),
+        board
+    );
+}

@@ -9,6 +9,7 @@
 //! | [`export`] | the compact weights file of a run |
 //! | [`commands`] | the `mario` subcommands, one file each, thin over the modules above |
 //! | [`experiment`] | the paper's experiments (Tables 4–6, Figures 3, 5, 6) |
+//! | [`tune`] | hyperparameter search: successive halving on validation Recall@20, resumable, with a report |
 //! | [`dataset`] | loading a dataset directory for the commands |
 //! | [`config`], [`backend`] | hyperparameters; the burn device (flex or wgpu) |
 //! | [`roofline`], [`plot`], [`io`], [`tensor`] | floors for the bench; SVG curves; atomic writes; tensor ↔ `Vec` helpers |
@@ -34,3 +35,4 @@ pub mod tensor;
 pub mod train;
 #[cfg(test)]
 mod training_tests;
+pub mod tune;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod train;
+pub mod tune;
 pub mod weights;
 
 pub use self::train::{HyperArgs, TrainArgs};
@@ -51,6 +52,9 @@ pub enum Command {
     },
     /// Train MARIO and write RUN_DIR (metrics.json, history.jsonl, curves.svg, checkpoint, model.safetensors).
     Train(TrainArgs),
+    /// Search hyperparameters (grid or random, successive halving) on validation Recall@20;
+    /// writes a leaderboard, a chart and best.toml for `mario train --config`.
+    Tune(crate::commands::tune::TuneArgs),
     /// Re-encode a run's weights (f32, f16 or int8) into one file for the browser or Python.
     Export {
         #[arg(long)]
@@ -133,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command: DataCommand::Stats { dir, format },
         } => data::stats(&dir, format),
         Command::Train(args) => train::run_train(args),
+        Command::Tune(args) => tune::run_tune(args),
         Command::Export { run, dtype, out } => {
             crate::commands::weights::export_command(&run, dtype, &out)
         }

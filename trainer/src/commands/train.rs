@@ -2,6 +2,7 @@
 //! [`crate::config::TrainConfig`], config files, `--print-config`, `--resume`) and the run itself.
 
 use super::*;
+use crate::train::RunInputs;
 
 /// Flags of `mario train`; every hyperparameter is optional here and falls back to
 /// `--config FILE.toml`, then to the paper's defaults.
@@ -138,15 +139,6 @@ impl HyperArgs {
             seed
         );
     }
-}
-
-/// What `mario train` records about its inputs so `--resume` needs nothing else.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct RunInputs {
-    data: PathBuf,
-    format: Option<String>,
-    backend: BackendChoice,
-    config: TrainConfig,
 }
 
 /// Runs `mario train` (or prints the effective config, or resumes a run directory).

@@ -39,6 +39,16 @@ pub struct RunSummary {
     pub best_params: Params,
 }
 
+/// What a run directory records about its inputs (`run.json`), so `mario train --resume`
+/// needs nothing else.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunInputs {
+    pub data: std::path::PathBuf,
+    pub format: Option<String>,
+    pub backend: crate::backend::BackendChoice,
+    pub config: TrainConfig,
+}
+
 /// Options of one `mario train` invocation that are not hyperparameters.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -47,6 +57,11 @@ pub struct RunOptions {
     pub resume: bool,
     /// Stop after this many epochs in this invocation (for tests of resume).
     pub stop_after_epochs: Option<usize>,
+    /// Stop once this many epochs are done in total (a rung of `mario tune`).
+    pub until_epoch: Option<usize>,
+    /// Never score the test split during the run (tuning trials: selection reads only
+    /// validation). A later invocation without it scores test once, for the best epoch.
+    pub skip_test: bool,
     /// Skip writing `model.safetensors` (experiments that only need metrics).
     pub skip_export: bool,
 }
@@ -282,6 +297,7 @@ pub fn train(
         if options
             .stop_after_epochs
             .is_some_and(|n| epochs_this_run >= n)
+            || options.until_epoch.is_some_and(|n| state.epochs_done >= n)
         {
             break;
         }
@@ -321,7 +337,7 @@ pub fn train(
                 .is_none_or(|b| recall > b);
             // Test is read only for a new best validation score: it is never used to
             // choose, and it is what the best epoch reports.
-            let test = if improved {
+            let test = if improved && !options.skip_test {
                 Some(ranked.evaluate(dataset, Split::Test, &config.ks)?)
             } else {
                 None
@@ -329,10 +345,10 @@ pub fn train(
             state.seconds_evaluating += eval_started.elapsed().as_secs_f64();
             state.evaluations += 1;
             state.splits_evaluated += 1 + usize::from(test.is_some());
-            if let Some(test) = &test {
+            if improved {
                 state.best_epoch = Some(state.epochs_done);
                 state.best_valid = Some(report_json(&valid));
-                state.best_test = Some(report_json(test));
+                state.best_test = test.as_ref().map(report_json);
                 state.evals_without_improvement = 0;
                 best = params.clone();
                 state.best_learnt_ids = model.learnt_ids();
@@ -374,6 +390,13 @@ pub fn train(
     batch_bar.finish_and_clear();
     // The best parameters go with the graphs they were evaluated on.
     model.set_learnt_ids(&state.best_learnt_ids);
+    if state.best_epoch.is_some() && state.best_test.is_none() && !options.skip_test {
+        // The run was trained with `skip_test` (a tuning trial): score test once, now,
+        // for the epoch validation chose.
+        let test = RankedModel::new(&model, &best).evaluate(dataset, Split::Test, &config.ks)?;
+        state.best_test = Some(report_json(&test));
+        checkpoint::save(&checkpoint_path, &state, &params, &best, &optim)?;
+    }
 
     let metrics = json!({
         "backend": backend.name,
