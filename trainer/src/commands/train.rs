@@ -51,7 +51,7 @@ pub struct HyperArgs {
     /// [default: 1024]
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Learning rate [default: 5e-4].
+    /// Learning rate [default: 5e-3].
     #[arg(long)]
     pub lr: Option<f64>,
     /// L2 regularisation [default: 1e-5].
@@ -81,6 +81,9 @@ pub struct HyperArgs {
     /// Decode the final (post-GCN) or the compressed embeddings [default: final].
     #[arg(long, value_enum)]
     pub decode: Option<DecodeTarget>,
+    /// MP loss per feature element (every modality alike) or summed over features (∝ dₘ, the paper's Σ) [default: element].
+    #[arg(long, value_enum)]
+    pub mp_norm: Option<MpNorm>,
     /// Scale each side modality's features to unit mean row norm, or use them as stored [default: unit-norm].
     #[arg(long, value_enum)]
     pub feature_scaling: Option<FeatureScaling>,
@@ -93,9 +96,15 @@ pub struct HyperArgs {
     /// Evaluate every E epochs [default: 1].
     #[arg(long)]
     pub eval_every: Option<usize>,
-    /// Evaluations without validation improvement before stopping [default: 10].
+    /// Epochs without a better validation Recall@20 before stopping [default: 20].
     #[arg(long)]
     pub patience: Option<usize>,
+    /// No early stop before this many epochs [default: 30].
+    #[arg(long)]
+    pub min_epochs: Option<usize>,
+    /// Learning-rate decay per 50 epochs, applied continuously (LATTICE: 0.96) [default: 1, off].
+    #[arg(long)]
+    pub lr_decay: Option<f64>,
     /// Cut-offs, e.g. `10,20` [default: 10,20].
     #[arg(long, value_delimiter = ',')]
     pub ks: Option<Vec<usize>>,
@@ -129,11 +138,14 @@ impl HyperArgs {
             fusion_stage,
             modalities,
             decode,
+            mp_norm,
             feature_scaling,
             knn_refresh_epochs,
             epochs,
             eval_every,
             patience,
+            min_epochs,
+            lr_decay,
             ks,
             eval_batch,
             seed

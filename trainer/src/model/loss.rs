@@ -8,7 +8,7 @@ use burn::tensor::{Int, Tensor, activation};
 use mario_shared::FusionKind;
 
 use super::{Mario, Params, fuse_and_score};
-use crate::config::{DecodeTarget, FusionStage};
+use crate::config::{DecodeTarget, FusionStage, MpNorm};
 use crate::sparse;
 use crate::tensor::{float_tensor, int_tensor};
 
@@ -84,6 +84,13 @@ impl Mario {
             });
             let batch_items = int_tensor(unique, &self.device);
             let weights = float_tensor(counts, [n_unique, 1], &self.device);
+            let dims: Vec<usize> = self
+                .graphs
+                .modalities
+                .iter()
+                .map(|m| m.features.dims()[1])
+                .collect();
+            let mean_dim = dims.iter().sum::<usize>() as f32 / dims.len().max(1) as f32;
             let mut sum: Option<Tensor<1>> = None;
             for (idx, m) in self.graphs.modalities.iter().enumerate() {
                 let source = match (self.config.decode, self.config.fusion_stage) {
@@ -101,6 +108,10 @@ impl Mario {
                     let target = m.features.clone().select(0, batch_items.clone());
                     let row_error: Tensor<2> = (decoded - target).abs().sum_dim(1);
                     (row_error * weights.clone()).sum() / (2 * b * dim) as f32
+                };
+                let err = match self.config.mp_norm {
+                    MpNorm::Element => err,
+                    MpNorm::FeatureSum => err * (dims[idx] as f32 / mean_dim),
                 };
                 sum = Some(match sum {
                     Some(s) => s + err,

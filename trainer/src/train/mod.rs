@@ -76,6 +76,17 @@ pub fn training_pairs(dataset: &Dataset) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// The learning rate of `epoch` (0-based): `lr · lr_decay^(epoch / 50)`.
+pub fn learning_rate(config: &TrainConfig, epoch: usize) -> f64 {
+    config.lr * config.lr_decay.powf(epoch as f64 / 50.0)
+}
+
+/// Whether early stopping fires: `min_epochs` done and `patience` epochs since the best.
+fn early_stop(config: &TrainConfig, epochs_done: usize, best_epoch: Option<usize>) -> bool {
+    epochs_done >= config.min_epochs
+        && best_epoch.is_some_and(|b| epochs_done.saturating_sub(b) >= config.patience)
+}
+
 /// The epoch's random stream: independent of how many epochs ran in this process.
 fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -130,7 +141,7 @@ pub fn train_epoch(
         let leaves = params.to_autodiff();
         let loss = model.loss(&leaves, &users, &pos, &neg);
         let grads = loss.total.backward();
-        *params = optim.step(config.lr, params, &leaves, &grads);
+        *params = optim.step(learning_rate(config, epoch), params, &leaves, &grads);
         let total = to_f32(loss.total.inner())[0] as f64;
         anyhow::ensure!(
             total.is_finite(),
@@ -293,7 +304,9 @@ pub fn train(
     batch_bar.set_style(bar_style("  batch {pos}/{len} [{bar:30}] {msg}"));
     let mut epochs_this_run = 0;
 
-    while state.epochs_done < config.epochs && state.evals_without_improvement < config.patience {
+    while state.epochs_done < config.epochs
+        && !early_stop(config, state.epochs_done, state.best_epoch)
+    {
         if options
             .stop_after_epochs
             .is_some_and(|n| epochs_this_run >= n)
@@ -449,4 +462,41 @@ fn write_history(run_dir: &Path, history: &[serde_json::Value]) -> anyhow::Resul
         text.push('\n');
     }
     crate::io::write_atomic(&run_dir.join("history.jsonl"), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_stopping_counts_epochs_and_waits_for_min_epochs() {
+        let config = TrainConfig {
+            patience: 20,
+            min_epochs: 30,
+            eval_every: 5,
+            ..TrainConfig::default()
+        };
+        // Best at epoch 5 (the popularity bump), nothing better since.
+        assert!(!early_stop(&config, 25, Some(5)), "before min_epochs");
+        assert!(early_stop(&config, 30, Some(5)));
+        // Patience is in epochs, whatever eval_every is.
+        assert!(!early_stop(&config, 49, Some(30)));
+        assert!(early_stop(&config, 50, Some(30)));
+        // No evaluation yet: never.
+        assert!(!early_stop(&config, 100, None));
+    }
+
+    #[test]
+    fn learning_rate_decays_like_lattice() {
+        let config = TrainConfig {
+            lr: 1e-3,
+            lr_decay: 0.96,
+            ..TrainConfig::default()
+        };
+        assert_eq!(learning_rate(&config, 0), 1e-3);
+        assert!((learning_rate(&config, 50) - 0.96e-3).abs() < 1e-15);
+        assert!((learning_rate(&config, 25) - 1e-3 * 0.96f64.sqrt()).abs() < 1e-15);
+        let constant = TrainConfig::default();
+        assert_eq!(learning_rate(&constant, 137), constant.lr);
+    }
 }
