@@ -5,11 +5,13 @@
 //!   home of the attention math outside burn.
 //! - [`metrics`]: full-ranking top-K selection and Recall / Precision / NDCG.
 //! - [`ranking`]: the tiled full-ranking scorer (top-K of many users, no `[B, I, M]` tensor).
+//! - [`counterfactual`]: an item's rank and score without each modality, and with it alone.
 //! - [`catalogue`]: item display metadata.
 //!
 //! Compiles natively and for `wasm32-unknown-unknown`.
 
 pub mod catalogue;
+pub mod counterfactual;
 pub mod format;
 
 pub use catalogue::{ItemInfo, PictureDescriptor};

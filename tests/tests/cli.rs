@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use mario_shared::counterfactual::CounterfactualTable;
 use mario_shared::scorer::Scorer;
 use mario_shared::weights::StorageDtype;
 use mario_shared::weights::fixtures::tiny_model;
@@ -92,11 +93,40 @@ fn recommend_json_equals_the_reference_scorer() {
     ]);
     assert!(explained.status.success());
     let text = stdout(&explained);
-    for modality in ["visual", "textual", "interaction", "evidence"] {
+    for modality in ["visual", "textual", "interaction", "evidence", "what if"] {
         assert!(
             text.contains(modality),
             "explanation table mentions {modality}:\n{text}"
         );
+    }
+    // --explain --json carries the counterfactual ranks of mario_shared::counterfactual.
+    let out = mario(&[
+        "recommend",
+        "--weights",
+        s(&file),
+        "--user",
+        "2",
+        "--top",
+        "5",
+        "--explain",
+        "--json",
+    ]);
+    let got: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).expect("JSON output");
+    let table = CounterfactualTable::new(&weights, weights.user_vector(2).unwrap()).unwrap();
+    for (rank, g) in got.iter().enumerate() {
+        let item = g["item"].as_u64().unwrap() as u32;
+        let want = table.item(item, weights.train_items(2));
+        assert_eq!(want.rank, rank + 1);
+        for m in &want.modalities {
+            let c = &g["counterfactual"][&m.modality];
+            assert_eq!(
+                c["rank_without"].as_u64().map(|r| r as usize),
+                m.rank_without,
+                "{c}"
+            );
+            assert_eq!(c["rank_only"].as_u64().unwrap() as usize, m.rank_only);
+            assert!((c["score_only"].as_f64().unwrap() - m.score_only as f64).abs() < 1e-6);
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use mario_data::DatasetFormat;
+use mario_shared::counterfactual::CounterfactualTable;
 use mario_shared::scorer::Scorer;
 use mario_shared::weights::{ModelWeights, SizeBreakdown, StorageDtype};
 
@@ -60,6 +61,20 @@ pub fn recommend_command(
         )
     })?;
     let names = &weights.meta.modalities;
+    // What-if ranks per modality (with --explain; refused for max / fc fusion with a note).
+    let exclude = weights.train_items(user);
+    let table = if explain {
+        let u = weights.user_vector(user).expect("user checked above");
+        match CounterfactualTable::new(&weights, u) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("note: {e}; no counterfactual ranks");
+                None
+            }
+        }
+    } else {
+        None
+    };
     if json {
         let out: Vec<serde_json::Value> = recs
             .iter()
@@ -77,6 +92,23 @@ pub fn recommend_command(
                 });
                 if explain && let Some(e) = scorer.explain(user, r.item as usize, 3) {
                     v["explanation"] = serde_json::to_value(&e).unwrap_or_default();
+                }
+                if let Some(t) = &table {
+                    let c = t.item(r.item, exclude);
+                    let per: serde_json::Map<String, serde_json::Value> = c
+                        .modalities
+                        .iter()
+                        .map(|m| {
+                            let v = serde_json::json!({
+                                "rank_without": m.rank_without,
+                                "score_without": m.score_without,
+                                "rank_only": m.rank_only,
+                                "score_only": m.score_only,
+                            });
+                            (m.modality.clone(), v)
+                        })
+                        .collect();
+                    v["counterfactual"] = serde_json::Value::Object(per);
                 }
                 v
             })
@@ -128,6 +160,26 @@ pub fn recommend_command(
                         evidence.join(", ")
                     }
                 );
+            }
+            if let Some(t) = &table {
+                let c = t.item(r.item, exclude);
+                let what_if: Vec<String> = c
+                    .modalities
+                    .iter()
+                    .map(|m| {
+                        let without = match (m.rank_without, m.score_without) {
+                            (Some(rank), Some(score)) => {
+                                format!("#{} → #{rank} ({score:+.3})", c.rank)
+                            }
+                            _ => "—".to_string(),
+                        };
+                        format!(
+                            "{}: without {without}, only #{} ({:+.3})",
+                            m.modality, m.rank_only, m.score_only
+                        )
+                    })
+                    .collect();
+                println!("        what if · {}", what_if.join(" · "));
             }
         }
     }
