@@ -11,6 +11,8 @@
 
 use std::cmp::Ordering;
 
+use crate::metrics::top_k_with_scores;
+use crate::scorer::{Recommendation, modality_attention};
 use crate::weights::{FusionKind, ModelWeights};
 
 /// A set of modalities as a bitmask (bit m = modality m kept); at most 32 modalities.
@@ -22,6 +24,8 @@ pub fn all_modalities(m: usize) -> ModalityMask {
 }
 
 /// Eq. 5–7 over the kept modalities only (`scale = 1/√d`); `None` when none is kept.
+/// The operations run in the order of the browser's WGSL kernel (weights normalised first,
+/// then summed), so the GPU's what-if ranks agree with these.
 pub fn masked_attention_score(affinities: &[f32], scale: f32, keep: ModalityMask) -> Option<f32> {
     let kept = || {
         affinities
@@ -32,13 +36,22 @@ pub fn masked_attention_score(affinities: &[f32], scale: f32, keep: ModalityMask
     };
     kept().next()?;
     let max = kept().fold(f32::NEG_INFINITY, |m, a| m.max(a * scale));
-    let (mut total, mut weighted) = (0f32, 0f32);
-    for a in kept() {
-        let e = (a * scale - max).exp();
-        total += e;
-        weighted += e * a;
+    let total: f32 = kept().map(|a| (a * scale - max).exp()).sum();
+    Some(kept().map(|a| (a * scale - max).exp() / total * a).sum())
+}
+
+/// `u·v` in the order of the WGSL kernel: four lanes accumulated with fused multiply-adds
+/// over the vec4s of `d` (zero padding changes nothing), then `(x + y) + (z + w)`. Ranks
+/// among a thousand close scores depend on the last bit, so the CPU what-if ranks use the
+/// GPU's arithmetic.
+pub fn kernel_order_dot(u: &[f32], v: &[f32]) -> f32 {
+    let mut acc = [0f32; 4];
+    for (uc, vc) in u.chunks(4).zip(v.chunks(4)) {
+        for ((a, x), y) in acc.iter_mut().zip(uc).zip(vc) {
+            *a = x.mul_add(*y, *a);
+        }
     }
-    Some(weighted / total)
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Mean fusion over the kept modalities; `None` when none is kept.
@@ -88,7 +101,7 @@ impl<'w> Affinities<'w> {
         let mut values = vec![0f32; n * m];
         for (k, table) in weights.item_embedding.iter().enumerate() {
             for (j, v) in table.chunks_exact(d).enumerate() {
-                values[j * m + k] = v.iter().zip(user).map(|(a, b)| a * b).sum();
+                values[j * m + k] = kernel_order_dot(user, v);
             }
         }
         Ok(Self { weights, values })
@@ -119,6 +132,52 @@ impl<'w> Affinities<'w> {
             })
             .collect()
     }
+}
+
+/// The top `n` items (not in `exclude`, sorted) attending only to the modalities in `keep`,
+/// with the attention weights of each (0 for a dropped modality): the "drop modality m"
+/// view of the recommendation list. `None` when `keep` is empty.
+pub fn recommend_masked(
+    weights: &ModelWeights,
+    user: &[f32],
+    exclude: &[u32],
+    n: usize,
+    keep: ModalityMask,
+) -> Result<Option<Vec<Recommendation>>, CounterfactualError> {
+    let aff = Affinities::new(weights, user)?;
+    let Some(scores) = aff.scores(keep) else {
+        return Ok(None);
+    };
+    let m = weights.meta.modalities.len();
+    let d = weights.meta.d;
+    let attention = weights.meta.fusion == FusionKind::Attention;
+    let n_kept = (0..m).filter(|k| keep >> k & 1 == 1).count().max(1);
+    let recs = top_k_with_scores(&scores, exclude, n)
+        .into_iter()
+        .map(|(item, score)| {
+            let a = aff.item(item as usize);
+            let mut w = vec![0f32; m];
+            let kept: Vec<usize> = (0..m).filter(|k| keep >> k & 1 == 1).collect();
+            if attention {
+                let kept_aff: Vec<f32> = kept.iter().map(|&k| a[k]).collect();
+                let mut out = vec![0f32; kept.len()];
+                modality_attention(&kept_aff, d, &mut out);
+                for (&k, o) in kept.iter().zip(out) {
+                    w[k] = o;
+                }
+            } else {
+                for &k in &kept {
+                    w[k] = 1.0 / n_kept as f32;
+                }
+            }
+            Recommendation {
+                item,
+                score,
+                attention: w,
+            }
+        })
+        .collect();
+    Ok(Some(recs))
 }
 
 /// 1-based rank of `item` by `scores` among the items not in `exclude` (sorted), ties to
@@ -290,6 +349,42 @@ mod tests {
                 assert_eq!(mc.rank_without, Some(expected));
             }
         }
+    }
+
+    #[test]
+    fn masked_recommendations_are_the_model_at_full_mask_and_zero_dropped_weights() {
+        let w = tiny_model(
+            5,
+            40,
+            8,
+            &["visual", "textual", "interaction"],
+            StorageDtype::F32,
+            2,
+        );
+        let u = w.user_vector(1).unwrap();
+        let ex = w.train_items(1);
+        let full = recommend_masked(&w, u, ex, 10, 0b111).unwrap().unwrap();
+        let reference = Scorer::new(&w).recommend_vector(u, ex, 10);
+        assert_eq!(
+            full.iter().map(|r| r.item).collect::<Vec<_>>(),
+            reference.iter().map(|r| r.item).collect::<Vec<_>>()
+        );
+        for (a, b) in full.iter().zip(&reference) {
+            for (x, y) in a.attention.iter().zip(&b.attention) {
+                assert!((x - y).abs() < 1e-5);
+            }
+        }
+        let no_visual = recommend_masked(&w, u, ex, 10, 0b110).unwrap().unwrap();
+        let table = CounterfactualTable::new(&w, u).unwrap();
+        for (pos, r) in no_visual.iter().enumerate() {
+            assert_eq!(r.attention[0], 0.0);
+            assert!((r.attention[1] + r.attention[2] - 1.0).abs() < 1e-5);
+            assert_eq!(
+                table.item(r.item, ex).modalities[0].rank_without,
+                Some(pos + 1)
+            );
+        }
+        assert!(recommend_masked(&w, u, ex, 10, 0).unwrap().is_none());
     }
 
     #[test]

@@ -152,6 +152,16 @@ fn built_app_is_served_with_the_right_content_types() {
 
 /// `mario recommend --json` for the demo weights the app serves.
 fn cli_recommend(static_dir: &std::path::Path, user: u32, n: usize) -> Vec<serde_json::Value> {
+    cli_recommend_with(static_dir, user, n, &[])
+}
+
+/// `mario recommend --json` with extra flags (e.g. `--explain` for the counterfactual ranks).
+fn cli_recommend_with(
+    static_dir: &std::path::Path,
+    user: u32,
+    n: usize,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
     // Like tests/cli.rs: `MARIO_BIN` overrides the path (e.g. with a shared CARGO_TARGET_DIR).
     let bin = std::env::var_os("MARIO_BIN")
         .map(std::path::PathBuf::from)
@@ -168,6 +178,7 @@ fn cli_recommend(static_dir: &std::path::Path, user: u32, n: usize) -> Vec<serde
             "--weights",
         ])
         .arg(&weights)
+        .args(extra)
         .output()
         .unwrap_or_else(|e| {
             panic!(
@@ -325,5 +336,124 @@ async fn truncated_weights_show_the_error() {
         "error text: {message}"
     );
     b.screenshot("error-truncated").await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// The why panel's "what if" ranks — the item's rank without each modality and with it
+/// alone — equal `mario recommend --explain --json` for three users, on WebGPU (the kernel's
+/// modality mask) and on the CPU path. Dropping a modality from the list re-ranks it with
+/// zero attention for that modality and marks what entered and left.
+#[tokio::test]
+async fn what_if_ranks_match_the_cli_and_dropping_a_modality_reranks() {
+    let static_dir = static_dir_from_env();
+    let b = Browser::launch(&static_dir).await.unwrap();
+    for backend in ["webgpu", "cpu"] {
+        for user in [0u32, 17, 42] {
+            b.open(
+                "/",
+                &[
+                    ("user", &user.to_string()),
+                    ("n", "10"),
+                    ("backend", backend),
+                ],
+            )
+            .await
+            .unwrap();
+            b.wait_for_testid("backend", |t| t == backend, DEFAULT_TIMEOUT)
+                .await
+                .unwrap();
+            let ids = b
+                .wait_until("recommendations", DEFAULT_TIMEOUT, async || {
+                    let ids = b.attrs("[data-testid=rec]", "data-item-id").await?;
+                    let uid = b.text("user-id").await.unwrap_or_default();
+                    Ok((ids.len() == 10 && uid.trim() == user.to_string()).then_some(ids))
+                })
+                .await
+                .unwrap();
+            let first = ids[0].clone().unwrap();
+            b.click_selector("[data-testid=rec]").await.unwrap();
+            let what = format!("what-if table of item {first} for user {user} on {backend}");
+            b.wait_until(&what, DEFAULT_TIMEOUT, async || {
+                Ok((b.attr("why", "data-item-id").await? == Some(first.clone())
+                    && b.attr("what-if", "data-state").await? == Some("ready".into()))
+                .then_some(()))
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                b.attr("what-if", "data-backend").await.unwrap().as_deref(),
+                Some(backend)
+            );
+            assert_eq!(
+                b.attr("what-if", "data-rank").await.unwrap().as_deref(),
+                Some("1")
+            );
+            let want = &cli_recommend_with(&static_dir, user, 1, &["--explain"])[0];
+            assert_eq!(want["item"].as_u64().unwrap().to_string(), first);
+            let sel = "[data-testid=what-if-modality]";
+            let modality = b.attrs(sel, "data-modality").await.unwrap();
+            let without = b.attrs(sel, "data-rank-without").await.unwrap();
+            let only = b.attrs(sel, "data-rank-only").await.unwrap();
+            let score_only = b.attrs(sel, "data-score-only").await.unwrap();
+            let cf = want["counterfactual"].as_object().unwrap();
+            assert_eq!(modality.len(), cf.len());
+            for i in 0..modality.len() {
+                let name = modality[i].clone().unwrap();
+                let c = &cf[&name];
+                let tag = format!("{backend} user {user} {name}");
+                assert_eq!(
+                    without[i].clone().unwrap(),
+                    c["rank_without"].to_string(),
+                    "{tag}"
+                );
+                assert_eq!(
+                    only[i].clone().unwrap(),
+                    c["rank_only"].to_string(),
+                    "{tag}"
+                );
+                let s: f64 = score_only[i].as_deref().unwrap().parse().unwrap();
+                assert!(
+                    (s - c["score_only"].as_f64().unwrap()).abs() < 1e-3,
+                    "{tag}"
+                );
+            }
+        }
+        // Drop the interaction modality from the list of the last user.
+        b.click_selector("[data-testid=drop-modality][data-modality=interaction]")
+            .await
+            .unwrap();
+        b.wait_until(
+            "the list without interaction",
+            DEFAULT_TIMEOUT,
+            async || Ok((b.attr("recs", "data-dropped").await? == Some("4".into())).then_some(())),
+        )
+        .await
+        .unwrap();
+        let attention = b
+            .attrs("[data-testid=rec]", "data-attention")
+            .await
+            .unwrap();
+        for a in &attention {
+            let a: serde_json::Value = serde_json::from_str(a.as_deref().unwrap()).unwrap();
+            assert_eq!(a["interaction"].as_f64().unwrap(), 0.0, "{backend}");
+        }
+        let entered = b
+            .attrs("[data-testid=entered]", "class")
+            .await
+            .unwrap()
+            .len();
+        let left = b
+            .attr("left-items", "data-items")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let left = left.split(',').filter(|s| !s.is_empty()).count();
+        assert_eq!(entered, left, "{backend}: what entered replaced what left");
+        if backend == "webgpu" {
+            b.screenshot("what-if-and-dropped-interaction")
+                .await
+                .unwrap();
+        }
+    }
     b.close().await.unwrap();
 }

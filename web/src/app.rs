@@ -26,11 +26,12 @@ use crate::components::{
     ToolsPanel, UserPanel, WhyPanel,
 };
 use crate::gpu::GpuContext;
+use crate::kernel;
 use crate::load;
 use crate::params::{self, BackendPref, UrlParams};
 use crate::state::{
     BenchState, Check, Dispatch, Engine, GpuState, InfluenceResult, Loaded, Mode, ModelContext,
-    Msg, Phase, Scored, Shared, Source,
+    Msg, Phase, Scored, Shared, Source, WhatIf,
 };
 
 /// Mounts the app on `#app` (or the body).
@@ -74,6 +75,10 @@ pub struct App {
     scoring: bool,
     result: Option<Shared<Scored>>,
     selected: Option<u32>,
+    /// Modalities dropped from the top-N's attention (bitmask).
+    dropped: u32,
+    what_if: Option<Shared<WhatIf>>,
+    what_if_seq: u64,
     influence: Option<Shared<InfluenceResult>>,
     check: Option<Shared<Result<Check, String>>>,
     checking: bool,
@@ -126,6 +131,9 @@ impl Component for App {
             scoring: false,
             result: None,
             selected: None,
+            dropped: 0,
+            what_if: None,
+            what_if_seq: 0,
             influence: None,
             check: None,
             checking: false,
@@ -266,8 +274,25 @@ impl Component for App {
                     Err(e) => self.fall_back(ctx, &e),
                 }
             }
+            Msg::WhatIfDone(seq, what_if) => {
+                if seq != self.what_if_seq {
+                    return false;
+                }
+                self.what_if = Some(Shared::new(what_if));
+            }
+            Msg::ToggleDrop(m) => {
+                let n = self.model.as_ref().map_or(0, |w| w.w.meta.modalities.len());
+                let dropped = self.dropped ^ (1 << m);
+                // At least one modality stays.
+                if m >= n || dropped == kernel::all_modalities(n) {
+                    return false;
+                }
+                self.dropped = dropped;
+                self.request_score(ctx);
+            }
             Msg::Select(item) => {
                 self.selected = Some(item);
+                self.request_what_if(ctx);
                 // In the one- and two-column layouts the panel is below the list.
                 self.scroll_to_why = browser::viewport_at_most(1180.0);
             }
@@ -407,6 +432,14 @@ impl Component for App {
     }
 }
 
+/// Counterfactual ranks (and dropping a modality) are defined for attention and mean fusion.
+fn counterfactuals_defined(w: &mario_shared::ModelWeights) -> bool {
+    matches!(
+        w.meta.fusion,
+        mario_shared::FusionKind::Attention | mario_shared::FusionKind::Mean
+    )
+}
+
 impl App {
     fn set_user(&mut self, ctx: &Context<Self>, u: usize) -> bool {
         self.user = u.min(self.n_users().saturating_sub(1));
@@ -505,6 +538,11 @@ impl App {
                 3,
             )))
         });
+        let what_if = self
+            .what_if
+            .as_ref()
+            .filter(|w| Some(w.item) == self.selected && w.query == self.query())
+            .cloned();
         let bench = html! { <BenchPanel bench={self.bench.clone()} /> };
         html! {
             <ContextProvider<ModelContext> context={model.clone()}>
@@ -524,10 +562,12 @@ impl App {
                     </aside>
                     <section class="col-center">
                         <RecGrid n={self.n} who={who} result={current} selected={self.selected} scoring={self.scoring}
-                            awaiting_likes={self.mode == Mode::NewUser && self.liked.is_empty()} />
+                            awaiting_likes={self.mode == Mode::NewUser && self.liked.is_empty()}
+                            dropped={self.dropped} can_drop={counterfactuals_defined(&model.w)} />
                     </section>
                     <aside class="col-right">
-                        <WhyPanel item={self.selected} explanation={explanation} rank={rank} history_word={history_word} />
+                        <WhyPanel item={self.selected} explanation={explanation} rank={rank} history_word={history_word}
+                            what_if={what_if} />
                     </aside>
                 </main>
                 <InfluencePanel influence={self.influence.clone()} skipped={self.params.bench} />

@@ -204,6 +204,8 @@ struct Chunk {
     offset: usize,
     len: usize,
     items: wgpu::Buffer,
+    /// The chunk's uniform block as last written (its `keep` changes for what-ifs).
+    params_value: std::cell::Cell<Params>,
     params: wgpu::Buffer,
     score_bg: wgpu::BindGroup,
 }
@@ -293,13 +295,15 @@ impl GpuModel {
                 n_pairs: w.train_indices.len() as u32,
                 n_users: w.meta.n_users as u32,
                 bins: BINS as u32,
+                keep: kernel::all_modalities(m),
             };
+            let params_value = params;
             let params = ctx
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("params"),
                     contents: &params.to_bytes(),
-                    usage: wgpu::BufferUsages::UNIFORM,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 });
             let score_bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("score"),
@@ -335,6 +339,7 @@ impl GpuModel {
                 offset,
                 len,
                 items,
+                params_value: std::cell::Cell::new(params_value),
                 params,
                 score_bg,
             });
@@ -363,6 +368,18 @@ impl GpuModel {
         Ok(model)
     }
 
+    /// Writes the modality mask into every chunk's uniform block (when it changes).
+    fn set_keep(&self, keep: u32) {
+        for c in &self.chunks {
+            let mut p = c.params_value.get();
+            if p.keep != keep {
+                p.keep = keep;
+                self.ctx.queue.write_buffer(&c.params, 0, &p.to_bytes());
+                c.params_value.set(p);
+            }
+        }
+    }
+
     /// Number of table chunks (1 unless a table exceeds the binding limit).
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
@@ -374,9 +391,22 @@ impl GpuModel {
 
     /// Scores every item for `user` in one compute pass; `exclude` (sorted or not) is masked.
     pub async fn score(&self, user: &[f32], exclude: &[u32]) -> Result<GpuScores, String> {
+        self.score_masked(user, exclude, kernel::all_modalities(self.m))
+            .await
+    }
+
+    /// [`GpuModel::score`] attending only to the modalities in the bitmask `keep` (the
+    /// what-if ranks: a modality dropped, or one alone).
+    pub async fn score_masked(
+        &self,
+        user: &[f32],
+        exclude: &[u32],
+        keep: u32,
+    ) -> Result<GpuScores, String> {
         self.ctx.check()?;
         let (n, m) = (self.n_items, self.m);
         let q = &self.ctx.queue;
+        self.set_keep(keep);
         q.write_buffer(
             &self.user,
             0,
@@ -434,6 +464,8 @@ impl GpuModel {
     /// GPU (`pair_attention` per chunk, then `dominant_modality`).
     pub async fn influence(&self, w: &ModelWeights) -> Result<Influence, String> {
         self.ctx.check()?;
+        // The overview attends to every modality, whatever a what-if left in the mask.
+        self.set_keep(kernel::all_modalities(self.m));
         let ctx = &self.ctx;
         let (m, d, n_users) = (self.m, self.d, w.meta.n_users);
         let nnz = w.train_indices.len();

@@ -28,7 +28,7 @@ pub fn d4(d: usize) -> usize {
     d.div_ceil(4)
 }
 
-/// The uniform block of the kernel (32 bytes, little-endian).
+/// The uniform block of the kernel (9 words, padded to 48 bytes, little-endian).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
     pub n_items: u32,
@@ -39,10 +39,17 @@ pub struct Params {
     pub n_pairs: u32,
     pub n_users: u32,
     pub bins: u32,
+    /// Bitmask of the modalities attended to ([`all_modalities`] but for what-ifs).
+    pub keep: u32,
+}
+
+/// The mask that keeps all `m` modalities.
+pub fn all_modalities(m: usize) -> u32 {
+    mario_shared::counterfactual::all_modalities(m)
 }
 
 impl Params {
-    pub fn to_bytes(&self) -> [u8; 32] {
+    pub fn to_bytes(&self) -> [u8; 48] {
         let words = [
             self.n_items,
             self.item_offset,
@@ -52,8 +59,9 @@ impl Params {
             self.n_pairs,
             self.n_users,
             self.bins,
+            self.keep,
         ];
-        let mut out = [0u8; 32];
+        let mut out = [0u8; 48];
         for (o, w) in out.chunks_exact_mut(4).zip(words) {
             o.copy_from_slice(&w.to_le_bytes());
         }
@@ -151,13 +159,14 @@ pub fn unmask_scores(scores: &mut [f32]) {
 
 /// A CPU emulation of the `score` entry point over the chunked, transposed layout — the
 /// same index arithmetic and summation order as the WGSL (used by the native tests to
-/// check the layout against the reference scorer).
+/// check the layout against the reference scorer). `keep` is the modality mask.
 pub fn emulate_score(
     tables: &[Vec<f32>],
     d: usize,
     user: &[f32],
     exclude: &[u32],
     chunks: &[(usize, usize)],
+    keep: u32,
 ) -> (Vec<f32>, Vec<f32>) {
     let m_count = tables.len();
     let n_items = tables.first().map_or(0, |t| t.len() / d.max(1));
@@ -172,7 +181,11 @@ pub fn emulate_score(
         for j in 0..len {
             let mut aff = [0f32; MAX_M];
             let mut mx = MASKED;
+            let kept = |m: usize| (keep >> m) & 1 == 1;
             for (m, a) in aff.iter_mut().enumerate().take(m_count) {
+                if !kept(m) {
+                    continue;
+                }
                 let mut acc = [0f32; 4];
                 for k in 0..d4 {
                     let base = ((m * d4 + k) * len + j) * 4;
@@ -186,7 +199,11 @@ pub fn emulate_score(
             let mut att = [0f32; MAX_M];
             let mut total = 0.0;
             for m in 0..m_count {
-                att[m] = (aff[m] * inv_sqrt_d - mx).exp();
+                att[m] = if kept(m) {
+                    (aff[m] * inv_sqrt_d - mx).exp()
+                } else {
+                    0.0
+                };
                 total += att[m];
             }
             let mut r = 0.0;
@@ -245,11 +262,28 @@ mod tests {
             n_pairs: 5,
             n_users: 6,
             bins: 7,
+            keep: 0b101,
         };
         let b = p.to_bytes();
         assert_eq!(&b[0..4], &1u32.to_le_bytes());
         assert_eq!(&b[16..20], &0.125f32.to_le_bytes());
         assert_eq!(&b[28..32], &7u32.to_le_bytes());
+        assert_eq!(&b[32..36], &5u32.to_le_bytes());
+        assert!(b[36..].iter().all(|&x| x == 0));
+        // The WGSL struct has the same size (naga's layout of the uniform block).
+        let module = naga::front::wgsl::parse_str(WGSL).unwrap();
+        let span = module
+            .types
+            .iter()
+            .find_map(|(_, t)| match (&t.name, &t.inner) {
+                (Some(n), naga::TypeInner::Struct { span, .. }) if n == "Params" => Some(*span),
+                _ => None,
+            })
+            .expect("struct Params");
+        assert!(
+            span as usize <= b.len() && b.len().is_multiple_of(16),
+            "span {span}"
+        );
     }
 
     #[test]
@@ -313,7 +347,7 @@ mod tests {
                 let u = w.user_vector(user).unwrap();
                 let history = w.train_items(user);
                 let (mut scores, attention) =
-                    emulate_score(&w.item_embedding, d, u, history, &chunks);
+                    emulate_score(&w.item_embedding, d, u, history, &chunks, all_modalities(3));
                 unmask_scores(&mut scores);
                 let reference = s.score_all(u);
                 for j in 0..150 {
@@ -337,6 +371,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The modality mask of the kernel gives the scores of `mario_shared::counterfactual`
+    /// (without one modality, and with one alone), so the browser's what-if ranks on
+    /// WebGPU are the CLI's.
+    #[test]
+    fn modality_mask_reproduces_the_counterfactual_scores() {
+        let d = 10;
+        let w = tiny_model(
+            3,
+            90,
+            d,
+            &["visual", "textual", "interaction"],
+            StorageDtype::F32,
+            4,
+        );
+        let chunks = plan_chunks(90, 3, d4(d), 1 << 30, Some(32));
+        let u = w.user_vector(1).unwrap();
+        let aff = mario_shared::counterfactual::Affinities::new(&w, u).unwrap();
+        for keep in 1..8u32 {
+            let (scores, attention) = emulate_score(&w.item_embedding, d, u, &[], &chunks, keep);
+            let want = aff.scores(keep).unwrap();
+            for j in 0..90 {
+                assert!(
+                    (scores[j] - want[j]).abs() < 1e-4,
+                    "keep {keep:03b} item {j}"
+                );
+                for m in 0..3 {
+                    if (keep >> m) & 1 == 0 {
+                        assert_eq!(attention[j * 3 + m], 0.0);
+                    }
+                }
+            }
+        }
+        assert_eq!(all_modalities(3), 0b111);
     }
 
     #[test]

@@ -23,6 +23,7 @@ struct Params {
     n_pairs: u32,     // training pairs (pair_attention)
     n_users: u32,     // users (dominant_modality)
     bins: u32,        // histogram bins over [0, 1] (<= MAX_BINS)
+    keep: u32,        // bitmask of the modalities attended to (all of them but for what-ifs)
 }
 
 const MAX_M: u32 = 8u;
@@ -54,12 +55,21 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
-// Eq. 5–7 for the user vector at users[ubase..ubase + d4] and chunk item j:
+fn kept(m: u32) -> bool {
+    return ((params.keep >> m) & 1u) == 1u;
+}
+
+// Eq. 5–7 for the user vector at users[ubase..ubase + d4] and chunk item j, over the
+// modalities in params.keep (a dropped modality gets weight 0 and no share of the softmax):
 // writes the attention weights into `att` and returns the score.
 fn attend(ubase: u32, j: u32, att: ptr<function, array<f32, MAX_M>>) -> f32 {
     var aff: array<f32, MAX_M>;
     var mx = MASKED;
     for (var m = 0u; m < params.m; m++) {
+        if (!kept(m)) {
+            aff[m] = 0.0;
+            continue;
+        }
         var acc = vec4<f32>(0.0);
         let row = m * params.d4;
         for (var k = 0u; k < params.d4; k++) {
@@ -71,7 +81,7 @@ fn attend(ubase: u32, j: u32, att: ptr<function, array<f32, MAX_M>>) -> f32 {
     }
     var total = 0.0;
     for (var m = 0u; m < params.m; m++) {
-        let e = exp(aff[m] * params.inv_sqrt_d - mx);
+        let e = select(0.0, exp(aff[m] * params.inv_sqrt_d - mx), kept(m));
         (*att)[m] = e;
         total += e;
     }

@@ -6,6 +6,7 @@
 use std::ops::Deref;
 use std::rc::Rc;
 
+use mario_shared::counterfactual::Counterfactuals;
 use mario_shared::{ModelWeights, Recommendation};
 use yew::Callback;
 
@@ -128,6 +129,18 @@ pub struct Scored {
     pub recs: Vec<Recommendation>,
     pub ms: f64,
     pub backend: &'static str,
+    /// Modalities dropped from the attention for this list (bitmask; 0 = the model).
+    pub dropped: u32,
+    /// With modalities dropped: the model's own top-N, to mark what entered and left.
+    pub baseline: Option<Vec<u32>>,
+}
+
+/// The what-if figures of the selected item for the query they were computed for.
+pub struct WhatIf {
+    pub query: Query,
+    pub item: u32,
+    pub backend: &'static str,
+    pub result: Result<Counterfactuals, String>,
 }
 
 /// GPU vs CPU on the same query.
@@ -172,6 +185,9 @@ pub enum Msg {
     SetN(usize),
     Scored(u64, Result<Scored, String>),
     Select(u32),
+    WhatIfDone(u64, WhatIf),
+    /// Drop modality m from (or restore it to) the attention of the top-N.
+    ToggleDrop(usize),
     CloseWhy,
     SetMode(Mode),
     ToggleLike(u32),

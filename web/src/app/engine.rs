@@ -20,6 +20,8 @@ impl App {
         self.model = None;
         self.result = None;
         self.selected = None;
+        self.dropped = 0;
+        self.what_if = None;
         self.influence = None;
         self.check = None;
         self.liked.clear();
@@ -172,6 +174,7 @@ impl App {
         ));
         self.gpu = GpuState::Failed(reason.to_string());
         self.request_score(ctx);
+        self.request_what_if(ctx);
         if !matches!(self.influence.as_deref(), Some(Ok(_))) {
             self.influence_cpu(ctx);
         }

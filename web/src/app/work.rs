@@ -2,6 +2,9 @@
 //! likes), scoring on the chosen engine, the influence overview, the GPU-vs-CPU check and the
 //! benchmark. Each result comes back as a [`Msg`] tagged with what it belongs to.
 
+use mario_shared::counterfactual::{
+    CounterfactualTable, Counterfactuals, ModalityCounterfactual, rank_of, recommend_masked,
+};
 use mario_shared::metrics::top_k_with_scores;
 use mario_shared::{Recommendation, Scorer};
 use yew::prelude::*;
@@ -9,10 +12,12 @@ use yew::prelude::*;
 use super::App;
 use crate::bench;
 use crate::foldin::{FoldInConfig, fold_in};
+use crate::gpu::GpuModel;
 use crate::influence;
+use crate::kernel;
 use crate::load::now_ms;
 use crate::params::BackendPref;
-use crate::state::{BenchState, Check, Engine, GpuState, Mode, Msg, Query, Scored, Shared};
+use crate::state::{BenchState, Check, Engine, GpuState, Mode, Msg, Query, Scored, Shared, WhatIf};
 
 impl App {
     pub(super) fn query(&self) -> Query {
@@ -61,28 +66,49 @@ impl App {
         };
         self.seq += 1;
         let seq = self.seq;
-        let n = self.n;
+        let (n, dropped) = (self.n, self.dropped);
+        let m = model.w.meta.modalities.len();
+        let keep = kernel::all_modalities(m) & !dropped;
         match &self.engine {
             Engine::Pending => {}
             Engine::Cpu => {
                 let t = now_ms();
-                let recs = Scorer::new(&model.w).recommend_vector(&user, &exclude, n);
+                let scorer = Scorer::new(&model.w);
+                let full = scorer.recommend_vector(&user, &exclude, n);
+                let (recs, baseline) = if dropped == 0 {
+                    (full, None)
+                } else {
+                    let masked = recommend_masked(&model.w, &user, &exclude, n, keep)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    (masked, Some(full.iter().map(|r| r.item).collect()))
+                };
                 let ms = now_ms() - t;
                 self.result = Some(Shared::new(Scored {
                     query,
                     recs,
                     ms,
                     backend: "cpu",
+                    dropped,
+                    baseline,
                 }));
                 self.scoring = false;
             }
             Engine::Gpu(gpu) => {
                 let gpu = gpu.clone();
-                let m = model.w.meta.modalities.len();
                 self.scoring = true;
                 ctx.link().send_future(async move {
                     let t = now_ms();
-                    let result = gpu.score(&user, &exclude).await.map(|out| {
+                    let result = async {
+                        let baseline = if dropped == 0 {
+                            None
+                        } else {
+                            let full = gpu.score(&user, &exclude).await?;
+                            let top = top_k_with_scores(&full.scores, &exclude, n);
+                            Some(top.into_iter().map(|(item, _)| item).collect())
+                        };
+                        let out = gpu.score_masked(&user, &exclude, keep).await?;
                         let recs = top_k_with_scores(&out.scores, &exclude, n)
                             .into_iter()
                             .map(|(item, score)| Recommendation {
@@ -93,14 +119,70 @@ impl App {
                                     .to_vec(),
                             })
                             .collect();
-                        Scored {
+                        Ok::<_, String>(Scored {
                             query,
                             recs,
                             ms: now_ms() - t,
                             backend: "webgpu",
-                        }
-                    });
+                            dropped,
+                            baseline,
+                        })
+                    }
+                    .await;
                     Msg::Scored(seq, result)
+                });
+            }
+        }
+    }
+
+    /// The selected item's rank and score without each modality and with it alone, on the
+    /// engine in use (the GPU re-scores every item once per modality mask).
+    pub(super) fn request_what_if(&mut self, ctx: &Context<Self>) {
+        let (Some(model), Some(item)) = (&self.model, self.selected) else {
+            return;
+        };
+        let query = self.query();
+        let Some((user, exclude)) = self.query_vector(&query) else {
+            return;
+        };
+        self.what_if_seq += 1;
+        let seq = self.what_if_seq;
+        match &self.engine {
+            Engine::Pending => {}
+            Engine::Cpu => {
+                let result = CounterfactualTable::new(&model.w, &user)
+                    .map(|t| t.item(item, &exclude))
+                    .map_err(|e| e.to_string());
+                self.what_if = Some(Shared::new(WhatIf {
+                    query,
+                    item,
+                    backend: "cpu",
+                    result,
+                }));
+            }
+            Engine::Gpu(gpu) => {
+                self.what_if = None;
+                if let Err(e) = mario_shared::counterfactual::Affinities::new(&model.w, &user) {
+                    self.what_if = Some(Shared::new(WhatIf {
+                        query,
+                        item,
+                        backend: "webgpu",
+                        result: Err(e.to_string()),
+                    }));
+                    return;
+                }
+                let (gpu, names) = (gpu.clone(), model.w.meta.modalities.clone());
+                ctx.link().send_future(async move {
+                    let result = gpu_counterfactuals(&gpu, &names, &user, &exclude, item).await;
+                    Msg::WhatIfDone(
+                        seq,
+                        WhatIf {
+                            query,
+                            item,
+                            backend: "webgpu",
+                            result,
+                        },
+                    )
                 });
             }
         }
@@ -215,4 +297,47 @@ impl App {
         ctx.link()
             .send_future(async move { Msg::BenchDone(bench::run(w, name, gpu, status).await) });
     }
+}
+
+/// [`mario_shared::counterfactual::CounterfactualTable::item`] on the GPU: every item is
+/// re-scored by the kernel under each modality mask (2·M passes), ranks are then counted
+/// on the CPU with the same rule ([`rank_of`]).
+async fn gpu_counterfactuals(
+    gpu: &GpuModel,
+    names: &[String],
+    user: &[f32],
+    exclude: &[u32],
+    item: u32,
+) -> Result<Counterfactuals, String> {
+    let m = names.len();
+    let all = kernel::all_modalities(m);
+    let scores = async |keep: u32| -> Result<Vec<f32>, String> {
+        let mut s = gpu.score_masked(user, exclude, keep).await?.scores;
+        kernel::unmask_scores(&mut s);
+        Ok(s)
+    };
+    let full = scores(all).await?;
+    let mut modalities = Vec::with_capacity(m);
+    for (k, name) in names.iter().enumerate() {
+        let without = if m > 1 {
+            let s = scores(all & !(1 << k)).await?;
+            Some((rank_of(&s, exclude, item), s[item as usize]))
+        } else {
+            None
+        };
+        let only = scores(1 << k).await?;
+        modalities.push(ModalityCounterfactual {
+            modality: name.clone(),
+            rank_without: without.map(|w| w.0),
+            score_without: without.map(|w| w.1),
+            rank_only: rank_of(&only, exclude, item),
+            score_only: only[item as usize],
+        });
+    }
+    Ok(Counterfactuals {
+        item,
+        rank: rank_of(&full, exclude, item),
+        score: full[item as usize],
+        modalities,
+    })
 }

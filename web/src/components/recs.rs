@@ -21,6 +21,10 @@ pub struct RecGridProps {
     pub awaiting_likes: bool,
     pub selected: Option<u32>,
     pub scoring: bool,
+    /// Modalities dropped from the attention (bitmask).
+    pub dropped: u32,
+    /// Whether the fusion allows dropping a modality (attention, mean).
+    pub can_drop: bool,
 }
 
 #[function_component(RecGrid)]
@@ -44,14 +48,59 @@ pub fn rec_grid(props: &RecGridProps) -> Html {
             <p class="empty">{ "Like a few items on the left: recommendations appear here as you click." }</p>
         },
         (None, _) => html! { <p class="empty">{ "Scoring…" }</p> },
-        (Some(r), _) => html! {
-            <ol class="recs" data-testid="recs" data-backend={r.backend} data-count={r.recs.len().to_string()}>
-                { for r.recs.iter().enumerate().map(|(rank, rec)| html! {
-                    <RecCard key={rec.item.to_string()} rank={rank} rec={rec.clone()} selected={props.selected == Some(rec.item)} />
-                }) }
-            </ol>
-        },
+        (Some(r), _) => {
+            let baseline = r.baseline.as_deref();
+            let left: Vec<u32> = baseline
+                .map(|b| {
+                    b.iter()
+                        .copied()
+                        .filter(|i| !r.recs.iter().any(|x| x.item == *i))
+                        .collect()
+                })
+                .unwrap_or_default();
+            html! {
+                <>
+                    <ol class="recs" data-testid="recs" data-backend={r.backend} data-count={r.recs.len().to_string()}
+                        data-dropped={r.dropped.to_string()}>
+                        { for r.recs.iter().enumerate().map(|(rank, rec)| {
+                            let before = baseline.map(|b| b.iter().position(|&i| i == rec.item));
+                            html! {
+                                <RecCard key={rec.item.to_string()} rank={rank} rec={rec.clone()}
+                                    selected={props.selected == Some(rec.item)} before={before} />
+                            }
+                        }) }
+                    </ol>
+                    if baseline.is_some() {
+                        <p class="left" data-testid="left-items" data-items={left.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")}>
+                            { if left.is_empty() { "Nothing left the list.".to_string() } else {
+                                format!("Left the list: {}", left.iter().map(|&i| format!("#{i} {}", model.w.catalogue[i as usize].title)).collect::<Vec<_>>().join(" · "))
+                            } }
+                        </p>
+                    }
+                </>
+            }
+        }
     };
+    let drops = props.can_drop.then(|| {
+        let n = modalities.len();
+        html! {
+            <div class="drop-row" role="group" aria-label="drop a modality from the attention">
+                <span class="muted">{ "drop:" }</span>
+                { for modalities.iter().enumerate().map(|(k, name)| {
+                    let checked = props.dropped >> k & 1 == 1;
+                    // The last kept modality cannot be dropped.
+                    let last = !checked && (props.dropped | (1 << k)).count_ones() as usize == n;
+                    html! {
+                        <label class={classes!("drop", checked.then_some("on"))}>
+                            <input type="checkbox" data-testid="drop-modality" data-modality={name.clone()} checked={checked}
+                                disabled={last} onchange={dispatch.reform(move |_: Event| Msg::ToggleDrop(k))} />
+                            <span class="swatch" style={format!("background:{}", modality_color(name, k))}></span>{ name.clone() }
+                        </label>
+                    }
+                }) }
+            </div>
+        }
+    });
     html! {
         <section class="panel" aria-labelledby="recs-h" aria-busy={props.scoring.to_string()}>
             <div class="panel-head">
@@ -69,6 +118,7 @@ pub fn rec_grid(props: &RecGridProps) -> Html {
                 <span class="muted">{ "bar = attention over modalities (Eq. 5)" }</span>
                 { legend(modalities) }
             </div>
+            { drops.unwrap_or_default() }
             { body }
         </section>
     }
@@ -80,6 +130,9 @@ pub struct RecCardProps {
     pub rank: usize,
     pub rec: Recommendation,
     pub selected: bool,
+    /// With a modality dropped: the item's 0-based rank in the model's own list
+    /// (`Some(None)`: it was not there, it entered).
+    pub before: Option<Option<usize>>,
 }
 
 /// One recommendation; clicking it opens the why panel.
@@ -121,10 +174,26 @@ pub fn rec_card(props: &RecCardProps) -> Html {
                     <span class="card-attn">
                         <span class="swatch" style={format!("background:{}", modality_color(&top_name, top_m))}></span>
                         { format!("{top_name} {:.0}%", top_a * 100.0) }
+                        { shift_badge(rank, props.before) }
                         <span class="id" title="item id">{ format!("#{item}") }</span>
                     </span>
                 </span>
             </button>
         </li>
+    }
+}
+
+/// "new", "↑3", "↓2" or nothing, against the model's own list.
+fn shift_badge(rank: usize, before: Option<Option<usize>>) -> Html {
+    match before {
+        None => Html::default(),
+        Some(None) => html! { <span class="shift new" data-testid="entered">{ "new" }</span> },
+        Some(Some(b)) if b > rank => {
+            html! { <span class="shift up">{ format!("↑{}", b - rank) }</span> }
+        }
+        Some(Some(b)) if b < rank => {
+            html! { <span class="shift down">{ format!("↓{}", rank - b) }</span> }
+        }
+        Some(Some(_)) => Html::default(),
     }
 }

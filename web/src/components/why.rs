@@ -2,12 +2,13 @@
 //! affinity and contribution to the score (Eq. 5–7), and the history items closest to it in
 //! each modality's space.
 
+use mario_shared::counterfactual::Counterfactuals;
 use mario_shared::scorer::Explanation;
 use yew::prelude::*;
 
 use super::item::{attention_bar, picture};
 use crate::format::{modality_color, score_attr};
-use crate::state::{Dispatch, ModelContext, Msg, Shared};
+use crate::state::{Dispatch, ModelContext, Msg, Shared, WhatIf};
 
 #[derive(PartialEq, Properties)]
 pub struct WhyPanelProps {
@@ -18,6 +19,8 @@ pub struct WhyPanelProps {
     pub rank: Option<usize>,
     /// "this user's history" or "your likes".
     pub history_word: AttrValue,
+    /// The item's rank without each modality and with it alone (`None` while computing).
+    pub what_if: Option<Shared<WhatIf>>,
 }
 
 #[function_component(WhyPanel)]
@@ -101,6 +104,7 @@ pub fn why_panel(props: &WhyPanelProps) -> Html {
                 </tbody>
                 <tfoot><tr><th scope="row">{ "total" }</th><td>{ "100%" }</td><td></td><td>{ format!("{:.3}", exp.modalities.iter().map(|m| m.contribution).sum::<f32>()) }</td></tr></tfoot>
             </table>
+            { what_if_table(props.what_if.as_ref()) }
             <h3>{ format!("Evidence from {}", props.history_word) }</h3>
             <p class="muted small">{ "The history items closest to this one in each modality's embedding space (cosine similarity)." }</p>
             { for exp.modalities.iter().enumerate().map(|(mi, m)| html! {
@@ -125,5 +129,70 @@ pub fn why_panel(props: &WhyPanelProps) -> Html {
                 </div>
             }) }
         </section>
+    }
+}
+
+/// A new rank against the actual one: "#212 ↓211", with a class for colour.
+fn rank_shift(from: usize, to: usize) -> Html {
+    let (class, arrow) = match to.cmp(&from) {
+        std::cmp::Ordering::Less => ("up", format!(" ↑{}", from - to)),
+        std::cmp::Ordering::Greater => ("down", format!(" ↓{}", to - from)),
+        std::cmp::Ordering::Equal => ("same", " =".to_string()),
+    };
+    html! {
+        <span class={classes!("shift", class)}>{ format!("#{to}") }<span class="arrow">{ arrow }</span></span>
+    }
+}
+
+/// "What if": the item's rank and score with each modality removed from the attention, and
+/// with it alone; every item is re-scored for each.
+fn what_if_table(what_if: Option<&Shared<WhatIf>>) -> Html {
+    let body = match what_if.map(|w| (&w.result, w.backend)) {
+        None => {
+            html! { <p class="muted small">{ "re-ranking every item without each modality…" }</p> }
+        }
+        Some((Err(e), _)) => {
+            html! { <p class="muted small" data-testid="what-if" data-state="unavailable">{ e.clone() }</p> }
+        }
+        Some((Ok(c), backend)) => table(c, backend),
+    };
+    html! {
+        <>
+            <h3>{ "What if" }</h3>
+            <p class="muted small">{ "Attention is not influence: the item's rank among all candidates if a modality were removed from the attention (softmax over the others), or used alone." }</p>
+            { body }
+        </>
+    }
+}
+
+fn table(c: &Counterfactuals, backend: &'static str) -> Html {
+    html! {
+        <>
+        <p class="small">{ format!("Now #{} with score {:.3}. Its rank…", c.rank, c.score) }</p>
+        <table class="why-table what-if" data-testid="what-if" data-state="ready" data-rank={c.rank.to_string()}
+               data-backend={backend}>
+            <thead><tr><th scope="col">{ "modality" }</th><th scope="col">{ "… without it" }</th><th scope="col">{ "… with it alone" }</th></tr></thead>
+            <tbody>
+                { for c.modalities.iter().enumerate().map(|(i, m)| {
+                    let color = modality_color(&m.modality, i);
+                    html! {
+                        <tr data-testid="what-if-modality" data-modality={m.modality.clone()}
+                            data-rank-without={m.rank_without.map(|r| r.to_string()).unwrap_or_default()}
+                            data-score-without={m.score_without.map(score_attr).unwrap_or_default()}
+                            data-rank-only={m.rank_only.to_string()} data-score-only={score_attr(m.score_only)}>
+                            <th scope="row"><span class="swatch" style={format!("background:{color}")}></span>{ m.modality.clone() }</th>
+                            <td>{
+                                match (m.rank_without, m.score_without) {
+                                    (Some(r), Some(s)) => html! { <>{ rank_shift(c.rank, r) }<span class="muted sub">{ format!("score {s:+.3}") }</span></> },
+                                    _ => html! { <span class="muted">{ "— (the only modality)" }</span> },
+                                }
+                            }</td>
+                            <td>{ rank_shift(c.rank, m.rank_only) }<span class="muted sub">{ format!("score {:+.3}", m.score_only) }</span></td>
+                        </tr>
+                    }
+                }) }
+            </tbody>
+        </table>
+        </>
     }
 }
