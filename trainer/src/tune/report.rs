@@ -28,9 +28,29 @@ pub fn mean_metrics(values: &[serde_json::Value]) -> serde_json::Value {
 /// A setting's value for a table cell: floats to 4 significant digits.
 pub fn cell(v: &toml::Value) -> String {
     match v {
-        toml::Value::Float(f) => format_sig(*f),
+        toml::Value::Float(f) => number_cell(*f),
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A value in a table: 4 significant digits, no trailing zeros (`0.96`, `1`, `1.514e-3`).
+fn number_cell(f: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if f != 0.0 && f.abs() < 1e-2 {
+        let s = format!("{f:.3e}");
+        match s.split_once('e') {
+            Some((mantissa, exp)) => format!("{}e{exp}", trim(mantissa.to_string())),
+            None => s,
+        }
+    } else {
+        trim(format_sig(f))
     }
 }
 
@@ -155,11 +175,11 @@ fn leaderboard(space: &Space, state: &TuneState, complete: bool) -> String {
                     Some((_, sd)) if state.seeds.len() > 1 => format!("{sd:.4}"),
                     _ => "–".to_string(),
                 };
-                let epochs = state.rungs[r].epochs;
-                let stopped = state
-                    .records
-                    .iter()
-                    .any(|x| x.trial == t && x.rung == r && x.stopped_early);
+                let at_rung = || state.records.iter().filter(|x| x.trial == t && x.rung == r);
+                // Epochs actually trained (the most over the seeds): early stopping may end
+                // a run before the rung's budget.
+                let epochs = at_rung().map(|x| x.epochs_run).max().unwrap_or(0);
+                let stopped = at_rung().any(|x| x.stopped_early);
                 let status = if state.chosen.as_ref().is_some_and(|c| c.trial == t) {
                     "**chosen**".to_string()
                 } else if r == last {
@@ -233,4 +253,22 @@ pub fn write(out: &Path, space: &Space, state: &TuneState, complete: bool) -> an
         crate::io::write_atomic(&out.join("best.toml"), text.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_and_ticks_are_short_and_exact_enough() {
+        assert_eq!(number_cell(1.0), "1");
+        assert_eq!(number_cell(0.96), "0.96");
+        assert_eq!(number_cell(0.015135296), "0.01514");
+        assert_eq!(number_cell(0.0015135296), "1.514e-3");
+        assert_eq!(number_cell(0.5199085), "0.5199");
+        assert_eq!(number_cell(5e-4), "5e-4");
+        assert_eq!(format_tick(10.0), "10");
+        assert_eq!(format_tick(0.001), "1e-3");
+        assert_eq!(format_tick(0.25), "0.25");
+    }
 }
