@@ -457,3 +457,79 @@ async fn what_if_ranks_match_the_cli_and_dropping_a_modality_reranks() {
     }
     b.close().await.unwrap();
 }
+
+/// Everything a view depends on is in the URL: opening a link with a user, a selected item
+/// and a dropped modality restores that view, and changing the view rewrites the address.
+#[tokio::test]
+async fn a_link_restores_the_view_and_the_view_updates_the_link() {
+    let b = Browser::launch(&static_dir_from_env()).await.unwrap();
+    b.open(
+        "/",
+        &[
+            ("user", "42"),
+            ("n", "10"),
+            ("item", "144"),
+            ("drop", "visual"),
+        ],
+    )
+    .await
+    .unwrap();
+    b.wait_until("the restored view", DEFAULT_TIMEOUT, async || {
+        Ok((b.attr("why", "data-item-id").await? == Some("144".into())
+            && b.attr("recs", "data-dropped").await? == Some("1".into()))
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    let checked: serde_json::Value = b
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=drop-modality]')].map(e => [e.dataset.modality, e.checked]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        checked,
+        serde_json::json!([["visual", true], ["textual", false], ["interaction", false]])
+    );
+    // Select another card: the address follows.
+    b.click_selector("[data-testid=rec]").await.unwrap();
+    let first = b.attrs("[data-testid=rec]", "data-item-id").await.unwrap()[0]
+        .clone()
+        .unwrap();
+    let url = b
+        .wait_until(
+            "the address to follow the selection",
+            DEFAULT_TIMEOUT,
+            async || {
+                let url = b.client().current_url().await?.to_string();
+                Ok(url.contains(&format!("item={first}")).then_some(url))
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        url.contains("user=42") && url.contains("drop=visual"),
+        "{url}"
+    );
+    // New-user mode with likes is restored too.
+    b.open("/", &[("mode", "new"), ("liked", "3,5,8")])
+        .await
+        .unwrap();
+    b.wait_until("the new-user view", DEFAULT_TIMEOUT, async || {
+        let liked = b.text("liked-count").await.unwrap_or_default();
+        let recs = b.attrs("[data-testid=rec]", "data-item-id").await?.len();
+        Ok((liked.trim().starts_with('3') && recs > 0).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert!(
+        b.attrs("[data-testid=copy-link]", "class")
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
+    b.close().await.unwrap();
+}

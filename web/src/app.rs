@@ -84,6 +84,8 @@ pub struct App {
     checking: bool,
     bench: Shared<BenchState>,
     dragging: bool,
+    /// The outcome of the last "copy link".
+    link_copied: Option<Result<String, String>>,
     /// Scroll the why panel into view after the next render (narrow screens).
     scroll_to_why: bool,
     _poll: Option<Interval>,
@@ -139,6 +141,7 @@ impl Component for App {
             checking: false,
             bench: Shared::new(BenchState::Idle),
             dragging: false,
+            link_copied: None,
             scroll_to_why: false,
             _poll: None,
         };
@@ -288,18 +291,30 @@ impl Component for App {
                     return false;
                 }
                 self.dropped = dropped;
+                self.sync_url();
                 self.request_score(ctx);
             }
+            Msg::CopyLink => {
+                ctx.link()
+                    .send_future(async { Msg::LinkCopied(browser::copy_location().await) });
+                return false;
+            }
+            Msg::LinkCopied(result) => self.link_copied = Some(result),
             Msg::Select(item) => {
                 self.selected = Some(item);
+                self.sync_url();
                 self.request_what_if(ctx);
                 // In the one- and two-column layouts the panel is below the list.
                 self.scroll_to_why = browser::viewport_at_most(1180.0);
             }
-            Msg::CloseWhy => self.selected = None,
+            Msg::CloseWhy => {
+                self.selected = None;
+                self.sync_url();
+            }
             Msg::SetMode(mode) => {
                 self.mode = mode;
                 self.selected = None;
+                self.sync_url();
                 self.request_score(ctx);
             }
             Msg::ToggleLike(item) => {
@@ -311,12 +326,14 @@ impl Component for App {
                 }
                 self.refold();
                 self.selected = None;
+                self.sync_url();
                 self.request_score(ctx);
             }
             Msg::ClearLikes => {
                 self.liked.clear();
                 self.refold();
                 self.selected = None;
+                self.sync_url();
                 self.request_score(ctx);
             }
             Msg::Filter(f) => self.filter = f,
@@ -402,7 +419,8 @@ impl Component for App {
                  {ondragover} {ondragleave} {ondrop}>
                 <Header source={source.clone()} model={self.model.clone()} backend={self.backend_label()}
                     engine_note={self.engine_note.clone().map(AttrValue::from)} failed={matches!(self.phase, Phase::Failed(_))}
-                    score_ms={self.result.as_ref().map(|r| r.ms)} />
+                    score_ms={self.result.as_ref().map(|r| r.ms)}
+                    link_copied={self.link_copied.as_ref().map(|r| r.is_ok())} />
                 if let Some(notice) = &self.notice {
                     <div class="notice" role="status" data-testid="notice">{ notice.clone() }</div>
                 }
@@ -454,9 +472,27 @@ impl App {
         self.model.as_ref().map_or(0, |m| m.w.meta.n_users)
     }
 
-    fn sync_url(&self) {
+    /// Writes the whole view into the address: user, n, selected item, mode and likes,
+    /// dropped modalities (opening that URL restores it; see `app/engine.rs`).
+    fn sync_url(&mut self) {
         let is_url = matches!(self.source, Source::Url(_));
         let user = (self.mode == Mode::Explore).then_some(self.user);
+        self.params.item = self.selected;
+        self.params.new_user = self.mode == Mode::NewUser;
+        self.params.liked = if self.params.new_user {
+            self.liked.clone()
+        } else {
+            Vec::new()
+        };
+        self.params.drop = self.model.as_ref().map_or_else(Vec::new, |m| {
+            m.w.meta
+                .modalities
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| self.dropped >> k & 1 == 1)
+                .map(|(_, n)| n.clone())
+                .collect()
+        });
         browser::replace_url(&self.params.to_query(user, is_url));
     }
 

@@ -48,3 +48,17 @@ pub fn scroll_into_view(id: &str) {
 pub fn random_below(n: usize) -> usize {
     ((js_sys::Math::random() * n as f64) as usize).min(n.saturating_sub(1))
 }
+
+/// Copies the page's address (which holds the whole view) to the clipboard.
+pub async fn copy_location() -> Result<String, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let href = window
+        .location()
+        .href()
+        .map_err(|_| "no address".to_string())?;
+    let promise = window.navigator().clipboard().write_text(&href);
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("the clipboard refused ({e:?}); copy the address bar instead"))?;
+    Ok(href)
+}

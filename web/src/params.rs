@@ -47,6 +47,13 @@ pub struct UrlParams {
     pub backend: BackendPref,
     pub bench: bool,
     pub chunk_items: Option<usize>,
+    /// The item whose why panel is open.
+    pub item: Option<u32>,
+    /// "Be a new user" with these liked items (`mode=new&liked=1,2,3`).
+    pub new_user: bool,
+    pub liked: Vec<u32>,
+    /// Modalities dropped from the list's attention, by name (`drop=visual,textual`).
+    pub drop: Vec<String>,
 }
 
 impl Default for UrlParams {
@@ -58,8 +65,17 @@ impl Default for UrlParams {
             backend: BackendPref::Auto,
             bench: false,
             chunk_items: None,
+            item: None,
+            new_user: false,
+            liked: Vec::new(),
+            drop: Vec::new(),
         }
     }
+}
+
+/// A comma-separated list, empty entries skipped.
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space, `%XX` a byte);
@@ -134,6 +150,10 @@ pub fn parse_query(query: &str) -> UrlParams {
             }
             "bench" => p.bench = matches!(value, "" | "1" | "true" | "yes"),
             "chunk" => p.chunk_items = value.parse().ok().filter(|&c: &usize| c > 0),
+            "item" => p.item = value.parse().ok(),
+            "mode" => p.new_user = value == "new",
+            "liked" => p.liked = list(value).filter_map(|v| v.parse().ok()).collect(),
+            "drop" => p.drop = list(value).map(str::to_string).collect(),
             _ => {}
         }
     }
@@ -162,6 +182,20 @@ impl UrlParams {
         }
         if let Some(c) = self.chunk_items {
             parts.push(format!("chunk={c}"));
+        }
+        if self.new_user {
+            parts.push("mode=new".to_string());
+            if !self.liked.is_empty() {
+                let liked: Vec<String> = self.liked.iter().map(|i| i.to_string()).collect();
+                parts.push(format!("liked={}", liked.join(",")));
+            }
+        }
+        if let Some(i) = self.item {
+            parts.push(format!("item={i}"));
+        }
+        if !self.drop.is_empty() {
+            let names: Vec<String> = self.drop.iter().map(|d| percent_encode(d)).collect();
+            parts.push(format!("drop={}", names.join(",")));
         }
         if parts.is_empty() {
             String::new()
@@ -201,6 +235,23 @@ mod tests {
         assert_eq!(p.chunk_items, None);
         assert_eq!(parse_query("n=100000").n, DEFAULT_N);
         assert_eq!(parse_query("n=7").n, 7);
+    }
+
+    /// The view a link restores: selected item, new-user likes, dropped modalities.
+    #[test]
+    fn view_state_round_trips() {
+        let p = parse_query("?user=3&item=17&drop=visual,textual");
+        assert_eq!(
+            (p.item, p.drop.clone()),
+            (Some(17), vec!["visual".to_string(), "textual".to_string()])
+        );
+        assert_eq!(parse_query(&p.to_query(Some(3), true)), p);
+        let q = parse_query("?mode=new&liked=5,9,,x,12&item=9");
+        assert!(q.new_user);
+        assert_eq!(q.liked, vec![5, 9, 12]);
+        assert_eq!(q.to_query(None, true), "?mode=new&liked=5,9,12&item=9");
+        assert_eq!(parse_query("?item=-1&mode=old").item, None);
+        assert!(!parse_query("?mode=old").new_user);
     }
 
     #[test]

@@ -189,6 +189,8 @@ pub enum Msg {
     /// Drop modality m from (or restore it to) the attention of the top-N.
     ToggleDrop(usize),
     CloseWhy,
+    CopyLink,
+    LinkCopied(Result<String, String>),
     SetMode(Mode),
     ToggleLike(u32),
     ClearLikes,

@@ -70,11 +70,40 @@ impl App {
                     self.user = 0;
                 }
                 self.user_text = self.user.to_string();
+                if matches!(self.source, Source::Url(_)) {
+                    self.restore_view(&w);
+                }
                 self.model = Some(Shared::new(Loaded::new(w, size)));
                 self.phase = Phase::Ready;
                 self.decide_engine(ctx);
             }
             Err(e) => self.phase = Phase::Failed(e.to_string()),
+        }
+    }
+
+    /// Applies the view the URL describes (selected item, new-user likes, dropped
+    /// modalities) to a freshly loaded model; what does not fit the model is ignored.
+    fn restore_view(&mut self, w: &ModelWeights) {
+        let n = w.meta.n_items;
+        self.selected = self.params.item.filter(|&i| (i as usize) < n);
+        self.dropped = 0;
+        for name in &self.params.drop {
+            if let Some(k) = w.meta.modalities.iter().position(|m| m == name) {
+                self.dropped |= 1 << k;
+            }
+        }
+        if self.dropped == kernel::all_modalities(w.meta.modalities.len()) {
+            self.dropped = 0;
+        }
+        if self.params.new_user {
+            self.mode = crate::state::Mode::NewUser;
+            self.liked = self
+                .params
+                .liked
+                .iter()
+                .copied()
+                .filter(|&i| (i as usize) < n)
+                .collect();
         }
     }
 
@@ -153,7 +182,11 @@ impl App {
 
     /// The backend is decided: score, compute the overview, and run the bench in bench mode.
     fn engine_ready(&mut self, ctx: &Context<Self>) {
+        if !self.liked.is_empty() && self.folded.is_none() {
+            self.refold();
+        }
         self.request_score(ctx);
+        self.request_what_if(ctx);
         self.request_influence(ctx);
         if self.params.bench {
             self.run_bench(ctx);

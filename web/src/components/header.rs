@@ -19,17 +19,20 @@ pub struct HeaderProps {
     pub failed: bool,
     /// Duration of the last scoring, in ms.
     pub score_ms: Option<f64>,
+    /// The last "copy link" worked (or not).
+    pub link_copied: Option<bool>,
 }
 
 #[function_component(Header)]
 pub fn header(props: &HeaderProps) -> Html {
     let dispatch = use_context::<Dispatch>().unwrap_or_default();
+    let on_pick = dispatch.clone();
     let onfile = Callback::from(move |e: Event| {
         let input: HtmlInputElement = e.target_unchecked_into();
         let file = input.files().and_then(|f| f.get(0));
         input.set_value("");
         if let Some(file) = file {
-            dispatch.emit(Msg::PickFile(file));
+            on_pick.emit(Msg::PickFile(file));
         }
     });
     let dataset = props
@@ -60,6 +63,13 @@ pub fn header(props: &HeaderProps) -> Html {
                         <span class="badge-k">{ "scored in" }</span>
                         <span data-testid="score-ms">{ format::ms(ms) }</span>{ " ms" }
                     </span>
+                }
+                if props.model.is_some() {
+                    <button type="button" class="button ghost" data-testid="copy-link"
+                        title="the address holds the whole view: user, item, mode, dropped modalities"
+                        onclick={dispatch.reform(|_| Msg::CopyLink)}>
+                        { match props.link_copied { Some(true) => "✓ link copied", Some(false) => "copy failed: use the address bar", None => "Copy link" } }
+                    </button>
                 }
                 <label class="button ghost file">
                     { "Load weights…" }
