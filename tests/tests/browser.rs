@@ -422,21 +422,24 @@ async fn what_if_ranks_match_the_cli_and_dropping_a_modality_reranks() {
         b.click_selector("[data-testid=drop-modality][data-modality=interaction]")
             .await
             .unwrap();
+        // The list and its cards re-render in separate scheduler steps: wait for both, then
+        // every card shows zero attention for the dropped modality.
         b.wait_until(
             "the list without interaction",
             DEFAULT_TIMEOUT,
-            async || Ok((b.attr("recs", "data-dropped").await? == Some("4".into())).then_some(())),
+            async || {
+                let dropped = b.attr("recs", "data-dropped").await? == Some("4".into());
+                let attention = b.attrs("[data-testid=rec]", "data-attention").await?;
+                let zero = attention.iter().all(|a| {
+                    a.as_deref()
+                        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+                        .is_some_and(|a| a["interaction"].as_f64() == Some(0.0))
+                });
+                Ok((dropped && zero && attention.len() == 10).then_some(()))
+            },
         )
         .await
         .unwrap();
-        let attention = b
-            .attrs("[data-testid=rec]", "data-attention")
-            .await
-            .unwrap();
-        for a in &attention {
-            let a: serde_json::Value = serde_json::from_str(a.as_deref().unwrap()).unwrap();
-            assert_eq!(a["interaction"].as_f64().unwrap(), 0.0, "{backend}");
-        }
         let entered = b
             .attrs("[data-testid=entered]", "class")
             .await
@@ -532,4 +535,101 @@ async fn a_link_restores_the_view_and_the_view_updates_the_link() {
             == 1
     );
     b.close().await.unwrap();
+}
+
+/// Two models side by side: `?compare=URL` loads a second weights file of the same dataset
+/// (here the demo model with its visual table zeroed) and shows, for the current user, both
+/// top-N lists with overlap@N and each item's rank in both, as `mario_shared::Scorer`
+/// computes them; a file of another dataset gets a clear message instead.
+#[tokio::test]
+async fn compare_shows_both_lists_and_refuses_another_dataset() {
+    use mario_shared::weights::{ModelWeights, StorageDtype, fixtures::tiny_model};
+    let static_dir = static_dir_from_env();
+    let a = ModelWeights::from_bytes(
+        &std::fs::read(static_dir.join("demo/model.safetensors")).unwrap(),
+    )
+    .unwrap();
+    let mut b = a.clone();
+    let visual = b.modality_index("visual").unwrap();
+    b.item_embedding[visual].iter_mut().for_each(|x| *x = 0.0);
+    std::fs::write(
+        static_dir.join("demo/compare-b.safetensors"),
+        b.to_bytes().unwrap(),
+    )
+    .unwrap();
+    let tiny = tiny_model(3, 5, 4, &["visual", "interaction"], StorageDtype::F32, 1);
+    std::fs::write(
+        static_dir.join("demo/compare-tiny.safetensors"),
+        tiny.to_bytes().unwrap(),
+    )
+    .unwrap();
+
+    let br = Browser::launch(&static_dir).await.unwrap();
+    br.open(
+        "/",
+        &[
+            ("user", "42"),
+            ("n", "10"),
+            ("backend", "cpu"),
+            ("compare", "demo/compare-b.safetensors"),
+        ],
+    )
+    .await
+    .unwrap();
+    let overlap = br
+        .wait_until("the comparison", DEFAULT_TIMEOUT, async || {
+            br.attr("compare", "data-overlap").await
+        })
+        .await
+        .unwrap();
+    let want_a: Vec<u32> = mario_shared::Scorer::new(&a)
+        .recommend(42, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.item)
+        .collect();
+    let want_b: Vec<u32> = mario_shared::Scorer::new(&b)
+        .recommend(42, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.item)
+        .collect();
+    let shared = want_a.iter().filter(|i| want_b.contains(i)).count();
+    assert_eq!(overlap, format!("{:.4}", shared as f64 / 10.0));
+    let ids = br
+        .attrs("[data-testid=compare-item]", "data-item-id")
+        .await
+        .unwrap();
+    let rank_b = br
+        .attrs("[data-testid=compare-item]", "data-rank-b")
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 20 - shared);
+    for (id, rb) in ids.iter().zip(&rank_b) {
+        let id: u32 = id.as_deref().unwrap().parse().unwrap();
+        let want = want_b
+            .iter()
+            .position(|&x| x == id)
+            .map(|p| (p + 1).to_string())
+            .unwrap_or_default();
+        assert_eq!(rb.clone().unwrap_or_default(), want, "item {id}");
+    }
+    br.client()
+        .execute("document.getElementById('cmp-h').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    br.screenshot("compare").await.unwrap();
+
+    br.open(
+        "/",
+        &[("user", "1"), ("compare", "demo/compare-tiny.safetensors")],
+    )
+    .await
+    .unwrap();
+    let message = br
+        .wait_for_testid("compare-error", |t| !t.trim().is_empty(), DEFAULT_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(message.contains("1,000 items, the other 5"), "{message}");
+    br.close().await.unwrap();
 }

@@ -1,7 +1,7 @@
 //! The root component: owns the page state ([`crate::state`]), is its one reducer
-//! (`update`), provides [`Dispatch`] and [`ModelContext`] to the components, and lays them
-//! out. The async work it starts (download, GPU set-up, scoring, checks) lives in
-//! `app/engine.rs` and `app/work.rs`.
+//! (`update`), provides [`Dispatch`] and `ModelContext` to the components. The async work
+//! it starts lives in `app/engine.rs` (loading, the engine), `app/work.rs` (scoring,
+//! what-ifs, checks) and `app/compare.rs` (the second model); the layout in `app/view.rs`.
 //!
 //! Test contract (stable selectors, see also `static/index.html`):
 //! - `[data-testid=app]` root, `data-state` = `loading` | `error` | `ready`;
@@ -12,26 +12,24 @@
 //! - `[data-testid=error]` the load error message, `[data-testid=retry]`;
 //! - see the README section in `static/index.html` for the rest.
 
+mod compare;
 mod engine;
+mod view;
 mod work;
 
 use gloo_timers::callback::Interval;
-use mario_shared::Scorer;
 use web_sys::DragEvent;
 use yew::prelude::*;
 
 use crate::browser::{self, location_is_bench_page, location_search, random_below};
-use crate::components::{
-    BenchPanel, ErrorPanel, Header, InfluencePanel, LoadingPanel, NewUserPanel, RecGrid,
-    ToolsPanel, UserPanel, WhyPanel,
-};
+use crate::components::{ErrorPanel, Header, LoadingPanel};
 use crate::gpu::GpuContext;
 use crate::kernel;
 use crate::load;
 use crate::params::{self, BackendPref, UrlParams};
 use crate::state::{
-    BenchState, Check, Dispatch, Engine, GpuState, InfluenceResult, Loaded, Mode, ModelContext,
-    Msg, Phase, Scored, Shared, Source, WhatIf,
+    BenchState, Check, CompareScored, CompareState, Dispatch, Engine, GpuState, InfluenceResult,
+    Loaded, Mode, Msg, Phase, Scored, Shared, Source, WhatIf,
 };
 
 /// Mounts the app on `#app` (or the body).
@@ -84,6 +82,9 @@ pub struct App {
     checking: bool,
     bench: Shared<BenchState>,
     dragging: bool,
+    /// The second model of a comparison, and its top-N for the current query.
+    compare: CompareState,
+    compare_recs: Option<Shared<CompareScored>>,
     /// The outcome of the last "copy link".
     link_copied: Option<Result<String, String>>,
     /// Scroll the why panel into view after the next render (narrow screens).
@@ -142,6 +143,8 @@ impl Component for App {
             bench: Shared::new(BenchState::Idle),
             dragging: false,
             link_copied: None,
+            compare: CompareState::Off,
+            compare_recs: None,
             scroll_to_why: false,
             _poll: None,
         };
@@ -300,6 +303,19 @@ impl Component for App {
                 return false;
             }
             Msg::LinkCopied(result) => self.link_copied = Some(result),
+            Msg::CompareBytes(generation, label, bytes) => {
+                if generation != self.generation {
+                    return false;
+                }
+                self.accept_compare(label, bytes);
+            }
+            Msg::PickCompare(file) => self.pick_compare(ctx, file),
+            Msg::ClearCompare => {
+                self.compare = CompareState::Off;
+                self.compare_recs = None;
+                self.params.compare = None;
+                self.sync_url();
+            }
             Msg::Select(item) => {
                 self.selected = Some(item);
                 self.sync_url();
@@ -450,14 +466,6 @@ impl Component for App {
     }
 }
 
-/// Counterfactual ranks (and dropping a modality) are defined for attention and mean fusion.
-fn counterfactuals_defined(w: &mario_shared::ModelWeights) -> bool {
-    matches!(
-        w.meta.fusion,
-        mario_shared::FusionKind::Attention | mario_shared::FusionKind::Mean
-    )
-}
-
 impl App {
     fn set_user(&mut self, ctx: &Context<Self>, u: usize) -> bool {
         self.user = u.min(self.n_users().saturating_sub(1));
@@ -494,126 +502,5 @@ impl App {
                 .collect()
         });
         browser::replace_url(&self.params.to_query(user, is_url));
-    }
-
-    fn backend_label(&self) -> Option<&'static str> {
-        if let Some(r) = &self.result {
-            return Some(r.backend);
-        }
-        match self.engine {
-            Engine::Pending => None,
-            Engine::Cpu => Some("cpu"),
-            Engine::Gpu(_) => Some("webgpu"),
-        }
-    }
-
-    fn gpu_text(&self) -> String {
-        match (&self.engine, &self.gpu) {
-            (Engine::Gpu(g), _) => format!(
-                "WebGPU on {} · item tables in {} chunk(s) at items {:?}",
-                g.context().adapter,
-                g.chunk_count(),
-                g.chunk_offsets()
-            ),
-            (_, GpuState::Failed(e)) => format!("WebGPU unavailable: {e}"),
-            (_, GpuState::Off) => "WebGPU not requested (?backend=cpu)".into(),
-            (_, GpuState::Pending) => "WebGPU starting…".into(),
-            (_, GpuState::Ready(g)) => format!("WebGPU ready on {}, not in use", g.adapter),
-        }
-    }
-
-    /// The page once a model is loaded: mode tabs, user panel, recommendations, why panel,
-    /// influence overview, checks and benchmark.
-    fn view_main(&self) -> Html {
-        let Some(model) = &self.model else {
-            return Html::default();
-        };
-        let dispatch = &self.dispatch;
-        let tab = |mode: Mode, testid: &'static str, label: &'static str| {
-            let active = self.mode == mode;
-            html! {
-                <button type="button" role="tab" class={classes!("tab", active.then_some("active"))}
-                    aria-selected={active.to_string()} data-testid={testid}
-                    onclick={dispatch.reform(move |_| Msg::SetMode(mode))}>{ label }</button>
-            }
-        };
-        let left = match self.mode {
-            Mode::Explore => html! {
-                <UserPanel user={self.user} user_text={self.user_text.clone()} />
-            },
-            Mode::NewUser => html! {
-                <NewUserPanel liked={self.liked.clone()} filter={self.filter.clone()}
-                    fold_ms={self.folded.as_ref().map(|(_, ms)| *ms)} />
-            },
-        };
-        let (who, history_word) = match self.mode {
-            Mode::Explore => (format!("user {}", self.user), "this user's history"),
-            Mode::NewUser => ("you".to_string(), "your likes"),
-        };
-        let current = self
-            .result
-            .as_ref()
-            .filter(|r| r.query == self.query())
-            .cloned();
-        let rank = self
-            .selected
-            .and_then(|item| {
-                self.result
-                    .as_ref()?
-                    .recs
-                    .iter()
-                    .position(|x| x.item == item)
-            })
-            .map(|p| p + 1);
-        let explanation = self.selected.and_then(|item| {
-            let (user, history) = self.query_vector(&self.query())?;
-            Some(Shared::new(Scorer::new(&model.w).explain_vector(
-                &user,
-                &history,
-                item as usize,
-                3,
-            )))
-        });
-        let what_if = self
-            .what_if
-            .as_ref()
-            .filter(|w| Some(w.item) == self.selected && w.query == self.query())
-            .cloned();
-        let bench = html! { <BenchPanel bench={self.bench.clone()} /> };
-        html! {
-            <ContextProvider<ModelContext> context={model.clone()}>
-                if let Some(note) = &self.engine_note {
-                    <div class="engine-note" data-testid="engine-note">{ note.clone() }</div>
-                }
-                if self.params.bench {
-                    { bench.clone() }
-                }
-                <main class="main">
-                    <aside class="col-left">
-                        <div class="tabs" role="tablist" aria-label="mode">
-                            { tab(Mode::Explore, "mode-explore", "Explore users") }
-                            { tab(Mode::NewUser, "mode-new-user", "Be a new user") }
-                        </div>
-                        { left }
-                    </aside>
-                    <section class="col-center">
-                        <RecGrid n={self.n} who={who} result={current} selected={self.selected} scoring={self.scoring}
-                            awaiting_likes={self.mode == Mode::NewUser && self.liked.is_empty()}
-                            dropped={self.dropped} can_drop={counterfactuals_defined(&model.w)} />
-                    </section>
-                    <aside class="col-right">
-                        <WhyPanel item={self.selected} explanation={explanation} rank={rank} history_word={history_word}
-                            what_if={what_if} />
-                    </aside>
-                </main>
-                <InfluencePanel influence={self.influence.clone()} skipped={self.params.bench} />
-                <ToolsPanel gpu_text={self.gpu_text()} gpu_on={matches!(self.engine, Engine::Gpu(_))} checking={self.checking}
-                    check={self.check.clone()} bench_button={!self.params.bench}
-                    bench_running={matches!(*self.bench, BenchState::Running(_))} />
-                if !self.params.bench {
-                    { bench }
-                }
-            </ContextProvider<ModelContext>>
-        }
     }
 }

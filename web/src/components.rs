@@ -3,6 +3,7 @@
 //! [`crate::state::Dispatch`]; they hold no state of their own.
 
 mod bench_panel;
+mod compare;
 mod header;
 mod influence_panel;
 mod item;
@@ -14,6 +15,7 @@ mod user_panel;
 mod why;
 
 pub use bench_panel::BenchPanel;
+pub use compare::ComparePanel;
 pub use header::Header;
 pub use influence_panel::InfluencePanel;
 pub use load_panels::{ErrorPanel, LoadingPanel};

@@ -9,7 +9,7 @@
 //!
 //! Module map:
 //! - pure logic, compiled and unit-tested natively as well as for wasm32:
-//!   [`params`] (URL parameters), [`foldin`] (new-user fold-in by BPR on the user vector),
+//!   [`params`] (URL parameters), [`compare`] (two models side by side), [`foldin`] (new-user fold-in by BPR on the user vector),
 //!   [`influence`] (attention histograms and dominant-modality shares, CPU reference),
 //!   [`picture`] (picture descriptor → inline SVG), [`charts`] (SVG charts),
 //!   [`synth`] (seeded synthetic models: the placeholder demo file and the 100k-item bench),
@@ -21,6 +21,7 @@
 //!   `components` (one component per panel, in `components/`).
 
 pub mod charts;
+pub mod compare;
 pub mod foldin;
 pub mod format;
 pub mod influence;

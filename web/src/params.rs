@@ -54,6 +54,8 @@ pub struct UrlParams {
     pub liked: Vec<u32>,
     /// Modalities dropped from the list's attention, by name (`drop=visual,textual`).
     pub drop: Vec<String>,
+    /// A second weights file to compare with (`compare=URL`).
+    pub compare: Option<String>,
 }
 
 impl Default for UrlParams {
@@ -69,6 +71,7 @@ impl Default for UrlParams {
             new_user: false,
             liked: Vec::new(),
             drop: Vec::new(),
+            compare: None,
         }
     }
 }
@@ -154,6 +157,7 @@ pub fn parse_query(query: &str) -> UrlParams {
             "mode" => p.new_user = value == "new",
             "liked" => p.liked = list(value).filter_map(|v| v.parse().ok()).collect(),
             "drop" => p.drop = list(value).map(str::to_string).collect(),
+            "compare" if !value.is_empty() => p.compare = Some(value.to_string()),
             _ => {}
         }
     }
@@ -192,6 +196,9 @@ impl UrlParams {
         }
         if let Some(i) = self.item {
             parts.push(format!("item={i}"));
+        }
+        if let Some(c) = &self.compare {
+            parts.push(format!("compare={}", percent_encode(c)));
         }
         if !self.drop.is_empty() {
             let names: Vec<String> = self.drop.iter().map(|d| percent_encode(d)).collect();
@@ -240,7 +247,8 @@ mod tests {
     /// The view a link restores: selected item, new-user likes, dropped modalities.
     #[test]
     fn view_state_round_trips() {
-        let p = parse_query("?user=3&item=17&drop=visual,textual");
+        let p = parse_query("?user=3&item=17&drop=visual,textual&compare=runs%2Fmu0.safetensors");
+        assert_eq!(p.compare.as_deref(), Some("runs/mu0.safetensors"));
         assert_eq!(
             (p.item, p.drop.clone()),
             (Some(17), vec!["visual".to_string(), "textual".to_string()])

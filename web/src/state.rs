@@ -143,6 +143,23 @@ pub struct WhatIf {
     pub result: Result<Counterfactuals, String>,
 }
 
+/// The second model of a comparison.
+pub enum CompareState {
+    Off,
+    Loading(String),
+    Failed(String),
+    Ready {
+        label: String,
+        model: Shared<Loaded>,
+    },
+}
+
+/// The second model's top-N for a query.
+pub struct CompareScored {
+    pub query: Query,
+    pub recs: Vec<Recommendation>,
+}
+
 /// GPU vs CPU on the same query.
 pub struct Check {
     pub same: bool,
@@ -190,6 +207,10 @@ pub enum Msg {
     ToggleDrop(usize),
     CloseWhy,
     CopyLink,
+    /// A second weights file arrived (load generation, its label, its bytes).
+    CompareBytes(u32, String, Result<Vec<u8>, String>),
+    PickCompare(web_sys::File),
+    ClearCompare,
     LinkCopied(Result<String, String>),
     SetMode(Mode),
     ToggleLike(u32),

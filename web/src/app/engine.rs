@@ -31,6 +31,8 @@ impl App {
         self.engine = Engine::Pending;
         self.engine_note = None;
         self.bench = Shared::new(BenchState::Idle);
+        self.compare = crate::state::CompareState::Off;
+        self.compare_recs = None;
     }
 
     pub(super) fn start_download(&mut self, ctx: &Context<Self>) {
@@ -75,6 +77,9 @@ impl App {
                 }
                 self.model = Some(Shared::new(Loaded::new(w, size)));
                 self.phase = Phase::Ready;
+                if matches!(self.source, Source::Url(_)) {
+                    self.start_compare_download(ctx);
+                }
                 self.decide_engine(ctx);
             }
             Err(e) => self.phase = Phase::Failed(e.to_string()),

@@ -58,6 +58,7 @@ impl App {
     }
 
     pub(super) fn request_score(&mut self, ctx: &Context<Self>) {
+        self.score_compare();
         let Some(model) = &self.model else { return };
         let query = self.query();
         let Some((user, exclude)) = self.query_vector(&query) else {
