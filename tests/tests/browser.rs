@@ -194,6 +194,29 @@ fn cli_recommend_with(
     serde_json::from_slice(&out.stdout).expect("recommend --json output")
 }
 
+/// Opens the page for `user` with `n` recommendations on `backend` and waits for the list;
+/// returns the item ids in rank order.
+async fn open_user(b: &Browser, user: u32, n: usize, backend: &str) -> Vec<Option<String>> {
+    let query = [
+        ("user", user.to_string()),
+        ("n", n.to_string()),
+        ("backend", backend.to_string()),
+    ];
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    b.open("/", &query).await.unwrap();
+    b.wait_for_testid("backend", |t| t == backend, DEFAULT_TIMEOUT)
+        .await
+        .unwrap();
+    let what = format!("{n} recommendations for user {user} on {backend}");
+    b.wait_until(&what, DEFAULT_TIMEOUT, async || {
+        let ids = b.attrs("[data-testid=rec]", "data-item-id").await?;
+        let uid = b.text("user-id").await.unwrap_or_default();
+        Ok((ids.len() == n && uid.trim() == user.to_string()).then_some(ids))
+    })
+    .await
+    .unwrap()
+}
+
 /// For three users, the app's top-N equals `mario recommend --json` — same items, same
 /// order, scores and attention within 1e-3 — on WebGPU and on the CPU path.
 #[tokio::test]
@@ -203,28 +226,7 @@ async fn app_top_n_matches_the_cli_on_both_backends() {
     let n = 10;
     for backend in ["webgpu", "cpu"] {
         for user in [0u32, 17, 1234] {
-            b.open(
-                "/",
-                &[
-                    ("user", &user.to_string()),
-                    ("n", &n.to_string()),
-                    ("backend", backend),
-                ],
-            )
-            .await
-            .unwrap();
-            b.wait_for_testid("backend", |t| t == backend, DEFAULT_TIMEOUT)
-                .await
-                .unwrap();
-            let what = format!("{n} recommendations for user {user} on {backend}");
-            let ids = b
-                .wait_until(&what, DEFAULT_TIMEOUT, async || {
-                    let ids = b.attrs("[data-testid=rec]", "data-item-id").await?;
-                    let uid = b.text("user-id").await.unwrap_or_default();
-                    Ok((ids.len() == n && uid.trim() == user.to_string()).then_some(ids))
-                })
-                .await
-                .unwrap();
+            let ids = open_user(&b, user, n, backend).await;
             let scores = b.attrs("[data-testid=rec]", "data-score").await.unwrap();
             let attention = b
                 .attrs("[data-testid=rec]", "data-attention")
@@ -349,27 +351,7 @@ async fn what_if_ranks_match_the_cli_and_dropping_a_modality_reranks() {
     let b = Browser::launch(&static_dir).await.unwrap();
     for backend in ["webgpu", "cpu"] {
         for user in [0u32, 17, 42] {
-            b.open(
-                "/",
-                &[
-                    ("user", &user.to_string()),
-                    ("n", "10"),
-                    ("backend", backend),
-                ],
-            )
-            .await
-            .unwrap();
-            b.wait_for_testid("backend", |t| t == backend, DEFAULT_TIMEOUT)
-                .await
-                .unwrap();
-            let ids = b
-                .wait_until("recommendations", DEFAULT_TIMEOUT, async || {
-                    let ids = b.attrs("[data-testid=rec]", "data-item-id").await?;
-                    let uid = b.text("user-id").await.unwrap_or_default();
-                    Ok((ids.len() == 10 && uid.trim() == user.to_string()).then_some(ids))
-                })
-                .await
-                .unwrap();
+            let ids = open_user(&b, user, 10, backend).await;
             let first = ids[0].clone().unwrap();
             b.click_selector("[data-testid=rec]").await.unwrap();
             let what = format!("what-if table of item {first} for user {user} on {backend}");

@@ -44,6 +44,22 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// `mario datagen --preset demo --seed SEED` into `DIR/demo`.
+fn demo_dataset(dir: &Path, seed: u64) -> PathBuf {
+    let data = dir.join("demo");
+    let out = mario(&[
+        "datagen",
+        "--preset",
+        "demo",
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        s(&data),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    data
+}
+
 #[test]
 fn recommend_json_equals_the_reference_scorer() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,17 +215,7 @@ fn bad_input_gets_named_errors_not_panics() {
 #[test]
 fn datagen_stats_baseline_train_export_and_eval() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    let out = mario(&[
-        "datagen",
-        "--preset",
-        "demo",
-        "--seed",
-        "3",
-        "--out",
-        s(&data),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let data = demo_dataset(dir.path(), 3);
     let stats = stdout(&mario(&["data", "stats", s(&data)]));
     assert!(
         stats.contains("2,000") && stats.contains("1,000") && stats.contains("25,000"),
@@ -321,20 +327,7 @@ fn datagen_stats_baseline_train_export_and_eval() {
 #[test]
 fn experiment_all_quick_writes_the_report() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    assert!(
-        mario(&[
-            "datagen",
-            "--preset",
-            "demo",
-            "--seed",
-            "7",
-            "--out",
-            s(&data)
-        ])
-        .status
-        .success()
-    );
+    let data = demo_dataset(dir.path(), 7);
     let report = dir.path().join("report");
     let experiment = |which: &str| {
         mario(&[
@@ -382,20 +375,7 @@ fn experiment_all_quick_writes_the_report() {
 #[test]
 fn tune_quick_reports_resumes_and_never_reruns_finished_trials() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    assert!(
-        mario(&[
-            "datagen",
-            "--preset",
-            "demo",
-            "--seed",
-            "4",
-            "--out",
-            s(&data)
-        ])
-        .status
-        .success()
-    );
+    let data = demo_dataset(dir.path(), 4);
     let space = dir.path().join("space.toml");
     std::fs::write(
         &space,

@@ -2,10 +2,9 @@
 //! same user — overlap@N, each item's rank in both with the shift (↑3, new, gone), and the
 //! attention each model gives it. Typical: MARIO vs `--mu 0`, `--fusion mean`, LightGCN.
 
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::item::{attention_bar, picture};
+use super::item::{attention_bar, on_file_picked, picture};
 use crate::compare::{diff, shift_label};
 use crate::state::{CompareScored, Dispatch, Loaded, ModelContext, Msg, Scored, Shared};
 
@@ -29,15 +28,7 @@ pub fn compare_panel(props: &ComparePanelProps) -> Html {
     let Some(model) = use_context::<ModelContext>() else {
         return Html::default();
     };
-    let on_pick = dispatch.clone();
-    let onfile = Callback::from(move |e: Event| {
-        let input: HtmlInputElement = e.target_unchecked_into();
-        let file = input.files().and_then(|f| f.get(0));
-        input.set_value("");
-        if let Some(file) = file {
-            on_pick.emit(Msg::PickCompare(file));
-        }
-    });
+    let onfile = on_file_picked(&dispatch, Msg::PickCompare);
     let body = match (
         &props.error,
         props.loading,

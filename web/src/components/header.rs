@@ -1,9 +1,9 @@
 //! The page header: brand, source, backend and timing badges, the file picker, and the
 //! model's summary (sizes, modalities, stored test metrics).
 
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::item::on_file_picked;
 use crate::format::{self, modality_color, thousands};
 use crate::state::{Dispatch, Loaded, Msg, Shared};
 
@@ -26,15 +26,7 @@ pub struct HeaderProps {
 #[function_component(Header)]
 pub fn header(props: &HeaderProps) -> Html {
     let dispatch = use_context::<Dispatch>().unwrap_or_default();
-    let on_pick = dispatch.clone();
-    let onfile = Callback::from(move |e: Event| {
-        let input: HtmlInputElement = e.target_unchecked_into();
-        let file = input.files().and_then(|f| f.get(0));
-        input.set_value("");
-        if let Some(file) = file {
-            on_pick.emit(Msg::PickFile(file));
-        }
-    });
+    let onfile = on_file_picked(&dispatch, Msg::PickFile);
     let dataset = props
         .model
         .as_ref()

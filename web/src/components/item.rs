@@ -8,6 +8,23 @@ use yew::virtual_dom::AttrValue;
 use crate::format::modality_color;
 use crate::picture;
 
+/// The `onchange` of a file input: the picked file as a message (the input is cleared, so
+/// picking the same file again fires again).
+pub fn on_file_picked(
+    dispatch: &Callback<crate::state::Msg>,
+    msg: fn(web_sys::File) -> crate::state::Msg,
+) -> Callback<Event> {
+    let dispatch = dispatch.clone();
+    Callback::from(move |e: Event| {
+        let input: web_sys::HtmlInputElement = e.target_unchecked_into();
+        let file = input.files().and_then(|f| f.get(0));
+        input.set_value("");
+        if let Some(file) = file {
+            dispatch.emit(msg(file));
+        }
+    })
+}
+
 /// Markup produced by our own SVG writers (escaped there), inserted as is.
 pub fn raw_html(markup: String) -> Html {
     Html::from_html_unchecked(AttrValue::from(markup))
