@@ -75,6 +75,7 @@ pub fn build_weights(
         train_indices,
         fusion_fc,
         catalogue,
+        maps: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! | [`train`] | the training loop: sampling, Adam, checkpoints and exact resume, the run directory |
 //! | [`eval`] | full-ranking evaluation through `mario_shared::ranking`, planted-modality recovery |
 //! | [`export`] | the compact weights file of a run |
+//! | [`map`] | the explorer's 2D item maps (t-SNE) and their trustworthiness |
 //! | [`commands`] | the `mario` subcommands, one file each, thin over the modules above |
 //! | [`experiment`] | the paper's experiments (Tables 4–6, Figures 3, 5, 6) |
 //! | [`tune`] | hyperparameter search: successive halving on validation Recall@20, resumable, with a report |
@@ -27,6 +28,7 @@ pub mod export;
 #[cfg(test)]
 mod golden_tests;
 pub mod io;
+pub mod map;
 pub mod model;
 pub mod plot;
 pub mod roofline;

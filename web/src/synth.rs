@@ -239,6 +239,7 @@ pub fn synthetic_model(spec: &SynthSpec) -> ModelWeights {
         train_indptr: vec![0],
         train_indices: Vec::new(),
         fusion_fc: None,
+        maps: Vec::new(),
         catalogue,
     };
 

@@ -83,6 +83,25 @@ impl ModelWeights {
             None
         };
         let catalogue = read_catalogue(&st, meta.n_items)?;
+        let mut map_names: Vec<String> = st
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("map."))
+            .map(|n| n.to_string())
+            .collect();
+        // In modality order (the order `mario export` writes them), then any other by name.
+        map_names.sort_by_key(|n| {
+            let space = &n["map.".len()..];
+            let pos = meta.modalities.iter().position(|m| m == space);
+            (pos.unwrap_or(usize::MAX), n.clone())
+        });
+        let maps = map_names
+            .iter()
+            .map(|name| {
+                read_f32(&st, name, &[meta.n_items, 2])
+                    .map(|xy| (name["map.".len()..].to_string(), xy))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             meta,
             user_embedding,
@@ -91,6 +110,7 @@ impl ModelWeights {
             train_indices,
             fusion_fc,
             catalogue,
+            maps,
         })
     }
 }

@@ -155,6 +155,18 @@ impl ModelWeights {
                 },
             ));
         }
+        for (space, xy) in &self.maps {
+            let name = format!("map.{space}");
+            check_storable(&name, xy, 2, StorageDtype::F32)?;
+            tensors.push((
+                name,
+                OwnedTensor {
+                    dtype: Dtype::F32,
+                    shape: vec![m.n_items, 2],
+                    data: f32_bytes(xy),
+                },
+            ));
+        }
         let mut catalogue = Vec::new();
         for item in &self.catalogue {
             let line =

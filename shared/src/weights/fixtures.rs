@@ -52,6 +52,7 @@ pub fn tiny_model(
         train_indptr,
         train_indices,
         fusion_fc: None,
+        maps: Vec::new(),
         catalogue: (0..n_items as u32).map(ItemInfo::anonymous).collect(),
     }
 }

@@ -12,6 +12,7 @@
 //! | `train_items.indices` | u32 | `[nnz]` |
 //! | `fusion.fc.weight`, `fusion.fc.bias` (only for `fusion = "fc"`) | f32 | `[M·d, d]`, `[d]` |
 //! | `catalogue` | u8 | `[bytes]`: UTF-8 JSON lines, one [`ItemInfo`] per item in id order |
+//! | `map.<space>` (optional, any number; `<space>` a modality name) | f32 | `[I, 2]`: the item map's coordinates |
 //!
 //! The safetensors `__metadata__` block holds `format = "mario-weights"`,
 //! `version` (see [`FORMAT_VERSION`]) and `meta`: the JSON of [`WeightsMeta`]
@@ -170,6 +171,10 @@ pub struct ModelWeights {
     pub fusion_fc: Option<(Vec<f32>, Vec<f32>)>,
     /// One row per item, in id order.
     pub catalogue: Vec<ItemInfo>,
+    /// Optional 2D coordinates of every item per embedding space (`map.<space>`,
+    /// `[n_items, 2]`, f32), for the explorer's item map; `mario export` computes them.
+    /// Files without them load with this empty.
+    pub maps: Vec<(String, Vec<f32>)>,
 }
 
 /// Everything that can be wrong with a weights file, in words a user can act on.
@@ -269,6 +274,9 @@ impl ModelWeights {
         }
         expect("train_items.indptr", self.train_indptr.len(), m.n_users + 1)?;
         expect("catalogue", self.catalogue.len(), m.n_items)?;
+        for (space, xy) in &self.maps {
+            expect(&format!("map.{space}"), xy.len(), m.n_items * 2)?;
+        }
         decode::validate_csr(&self.train_indptr, &self.train_indices, m.n_items)
     }
 

@@ -79,6 +79,32 @@ fn unstorable_values_are_refused_with_tensor_and_row() {
     }
 }
 
+/// The optional item maps (`map.<space>`, `[I, 2]`) round-trip; files without them load
+/// with none; a map of the wrong shape is refused by name.
+#[test]
+fn item_maps_are_optional_and_checked() {
+    let mut w = tiny_model(3, 6, 4, MODS, StorageDtype::F16, 2);
+    assert!(
+        ModelWeights::from_bytes(&w.to_bytes().unwrap())
+            .unwrap()
+            .maps
+            .is_empty()
+    );
+    let xy: Vec<f32> = (0..12).map(|i| i as f32 * 0.5 - 2.0).collect();
+    // Written in any order, read back in modality order (visual before textual).
+    w.maps = vec![
+        ("textual".into(), xy.clone()),
+        ("visual".into(), xy.iter().map(|v| -v).collect()),
+    ];
+    let back = ModelWeights::from_bytes(&w.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.maps, [w.maps[1].clone(), w.maps[0].clone()]);
+    w.maps = vec![("visual".into(), xy[..10].to_vec())];
+    let err = w.to_bytes().unwrap_err().to_string();
+    assert!(err.contains("map.visual"), "{err}");
+    w.maps = vec![("visual".into(), vec![f32::NAN; 12])];
+    assert!(w.to_bytes().unwrap_err().to_string().contains("map.visual"));
+}
+
 #[test]
 fn fc_fusion_round_trips() {
     let mut w = tiny_model(3, 4, 2, MODS, StorageDtype::F32, 1);

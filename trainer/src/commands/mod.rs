@@ -63,6 +63,9 @@ pub enum Command {
         dtype: StorageDtype,
         #[arg(long)]
         out: PathBuf,
+        /// Skip the explorer's item maps (a 2D t-SNE per modality, stored as `map.<modality>`).
+        #[arg(long)]
+        no_map: bool,
     },
     /// Top-N recommendations for a user from a weights file, optionally explained.
     Recommend {
@@ -138,9 +141,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => data::stats(&dir, format),
         Command::Train(args) => train::run_train(args),
         Command::Tune(args) => tune::run_tune(args),
-        Command::Export { run, dtype, out } => {
-            crate::commands::weights::export_command(&run, dtype, &out)
-        }
+        Command::Export {
+            run,
+            dtype,
+            out,
+            no_map,
+        } => crate::commands::weights::export_command(&run, dtype, &out, !no_map),
         Command::Recommend {
             weights,
             user,

@@ -16,14 +16,30 @@ use mario_shared::ranking::RankingModel;
 
 pub use crate::export::{MASTER_WEIGHTS, read_weights};
 
-pub fn export_command(run: &Path, dtype: StorageDtype, out: &Path) -> anyhow::Result<()> {
+pub fn export_command(
+    run: &Path,
+    dtype: StorageDtype,
+    out: &Path,
+    map: bool,
+) -> anyhow::Result<()> {
     let master = run.join(MASTER_WEIGHTS);
-    let weights = read_weights(&master).with_context(|| {
+    let mut weights = read_weights(&master).with_context(|| {
         format!(
             "--run {}: expected a finished `mario train` run directory containing {MASTER_WEIGHTS}",
             run.display()
         )
     })?;
+    if map {
+        // The explorer's item map of every modality space (t-SNE, seeded by the run's seed).
+        let t = std::time::Instant::now();
+        let seed = weights.meta.config["seed"].as_u64().unwrap_or(0);
+        weights.maps = crate::map::item_maps(&weights, seed);
+        eprintln!(
+            "item maps ({}) in {:.1} s",
+            weights.meta.modalities.join(", "),
+            t.elapsed().as_secs_f64()
+        );
+    }
     let size = crate::export::write_model_weights(&weights, dtype, out)?;
     print_size(&size, dtype, out);
     Ok(())
