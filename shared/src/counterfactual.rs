@@ -151,13 +151,12 @@ pub fn recommend_masked(
     let m = weights.meta.modalities.len();
     let d = weights.meta.d;
     let attention = weights.meta.fusion == FusionKind::Attention;
-    let n_kept = (0..m).filter(|k| keep >> k & 1 == 1).count().max(1);
+    let kept: Vec<usize> = (0..m).filter(|k| keep >> k & 1 == 1).collect();
     let recs = top_k_with_scores(&scores, exclude, n)
         .into_iter()
         .map(|(item, score)| {
             let a = aff.item(item as usize);
             let mut w = vec![0f32; m];
-            let kept: Vec<usize> = (0..m).filter(|k| keep >> k & 1 == 1).collect();
             if attention {
                 let kept_aff: Vec<f32> = kept.iter().map(|&k| a[k]).collect();
                 let mut out = vec![0f32; kept.len()];
@@ -167,7 +166,7 @@ pub fn recommend_masked(
                 }
             } else {
                 for &k in &kept {
-                    w[k] = 1.0 / n_kept as f32;
+                    w[k] = 1.0 / kept.len() as f32;
                 }
             }
             Recommendation {

@@ -77,9 +77,11 @@ pub fn diff(a: &[u32], b: &[u32]) -> Diff {
     }
 }
 
-/// "↑3", "↓2", "=", "new" (only in B) or "gone" (only in A): B's rank against A's.
-pub fn shift_label(row: &Row) -> String {
-    match (row.rank_a, row.rank_b) {
+/// A rank change `from` → `to` (1-based; `None`: not in that list): "↑3", "↓2", "=",
+/// "new" (only in `to`) or "gone" (only in `from`). Used by the comparison, the
+/// drop-a-modality list and the what-if table.
+pub fn rank_shift(from: Option<usize>, to: Option<usize>) -> String {
+    match (from, to) {
         (Some(a), Some(b)) if b < a => format!("↑{}", a - b),
         (Some(a), Some(b)) if b > a => format!("↓{}", b - a),
         (Some(_), Some(_)) => "=".to_string(),
@@ -87,6 +89,20 @@ pub fn shift_label(row: &Row) -> String {
         (Some(_), None) => "gone".to_string(),
         (None, None) => String::new(),
     }
+}
+
+/// The CSS class of a [`rank_shift`] label: `up`, `down` or `same`.
+pub fn shift_class(label: &str) -> &'static str {
+    match label.chars().next() {
+        Some('↑') | Some('n') => "up",
+        Some('↓') | Some('g') => "down",
+        _ => "same",
+    }
+}
+
+/// B's rank against A's.
+pub fn shift_label(row: &Row) -> String {
+    rank_shift(row.rank_a, row.rank_b)
 }
 
 #[cfg(test)]
@@ -105,6 +121,11 @@ mod tests {
             [(5, "↓1"), (1, "↑1"), (7, "gone"), (2, "="), (9, "new")]
                 .map(|(i, s)| (i, s.to_string()))
         );
+        assert_eq!(
+            ["↑2", "new", "↓1", "gone", "="].map(shift_class),
+            ["up", "up", "down", "down", "same"]
+        );
+        assert_eq!(rank_shift(Some(1), Some(339)), "↓338");
         assert_eq!(diff(&[], &[]).overlap, 0.0);
         assert_eq!(diff(&[3, 4], &[3, 4]).overlap, 1.0);
     }

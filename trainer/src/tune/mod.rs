@@ -135,11 +135,7 @@ impl TuneState {
             .iter()
             .map(|&t| self.score(t, rung - 1).map(|s| (t, s)))
             .collect::<Option<_>>()?;
-        // Best first; ties to the lower trial id. NaN (a diverged run) ranks last.
-        scored.sort_by(|a, b| {
-            let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
-            key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0))
-        });
+        scored.sort_by(best_first);
         scored.truncate(self.rungs[rung].trials);
         Some(scored.into_iter().map(|(t, _)| t).collect())
     }
@@ -153,10 +149,7 @@ impl TuneState {
             .map(|&t| self.score(t, last).map(|s| (t, s)))
             .collect::<Option<Vec<_>>>()?
             .into_iter()
-            .min_by(|a, b| {
-                let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
-                key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0))
-            })
+            .min_by(best_first)
             .map(|(t, _)| t)
     }
 
@@ -166,6 +159,13 @@ impl TuneState {
             self.rungs.iter().map(|r| r.trials as u64).sum::<u64>() * self.seeds.len() as u64;
         (total, self.records.len() as u64)
     }
+}
+
+/// The selection order of (trial, score): best score first, ties to the lower trial id,
+/// NaN (a diverged run) last.
+fn best_first(a: &(usize, f64), b: &(usize, f64)) -> std::cmp::Ordering {
+    let key = |s: f64| if s.is_nan() { f64::NEG_INFINITY } else { s };
+    key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0))
 }
 
 fn run_dir(out: &Path, trial: usize, seed: u64) -> PathBuf {

@@ -69,12 +69,10 @@ impl App {
                 Some(v) => (v.to_vec(), w.train_items(*u).to_vec()),
                 None => return,
             },
-            Query::NewUser(liked) if !liked.is_empty() => {
-                let mut ex = liked.clone();
-                ex.sort_unstable();
-                ex.dedup();
-                (fold_in(w, liked, &FoldInConfig::default()), ex)
-            }
+            Query::NewUser(liked) if !liked.is_empty() => (
+                fold_in(w, liked, &FoldInConfig::default()),
+                super::work::liked_exclusion(liked),
+            ),
             Query::NewUser(_) => {
                 self.compare_recs = None;
                 return;

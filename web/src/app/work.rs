@@ -3,7 +3,8 @@
 //! benchmark. Each result comes back as a [`Msg`] tagged with what it belongs to.
 
 use mario_shared::counterfactual::{
-    CounterfactualTable, Counterfactuals, ModalityCounterfactual, rank_of, recommend_masked,
+    CounterfactualError, CounterfactualTable, Counterfactuals, ModalityCounterfactual, rank_of,
+    recommend_masked,
 };
 use mario_shared::metrics::top_k_with_scores;
 use mario_shared::{Recommendation, Scorer};
@@ -37,10 +38,7 @@ impl App {
                     return None;
                 }
                 let (v, _) = self.folded.as_ref()?;
-                let mut ex = liked.clone();
-                ex.sort_unstable();
-                ex.dedup();
-                Some((v.clone(), ex))
+                Some((v.clone(), liked_exclusion(liked)))
             }
         }
     }
@@ -163,7 +161,9 @@ impl App {
             }
             Engine::Gpu(gpu) => {
                 self.what_if = None;
-                if let Err(e) = mario_shared::counterfactual::Affinities::new(&model.w, &user) {
+                // The same refusal as the CPU path, without computing its affinity table.
+                if !super::view::counterfactuals_defined(&model.w) {
+                    let e = CounterfactualError::Fusion(model.w.meta.fusion);
                     self.what_if = Some(Shared::new(WhatIf {
                         query,
                         item,
@@ -341,4 +341,12 @@ async fn gpu_counterfactuals(
         score: full[item as usize],
         modalities,
     })
+}
+
+/// The items a new user's list excludes: their likes, sorted, each once.
+pub(super) fn liked_exclusion(liked: &[u32]) -> Vec<u32> {
+    let mut ex = liked.to_vec();
+    ex.sort_unstable();
+    ex.dedup();
+    ex
 }

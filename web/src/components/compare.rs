@@ -5,7 +5,7 @@
 use yew::prelude::*;
 
 use super::item::{attention_bar, on_file_picked, picture};
-use crate::compare::{diff, shift_label};
+use crate::compare::{diff, shift_class, shift_label};
 use crate::state::{CompareScored, Dispatch, Loaded, ModelContext, Msg, Scored, Shared};
 
 #[derive(PartialEq, Properties)]
@@ -87,11 +87,7 @@ fn table(model: &Loaded, a: &Scored, b: &CompareScored, b_model: &Loaded, n: usi
                         let att_a = a.recs.iter().find(|r| r.item == row.item).map(|r| r.attention.clone());
                         let att_b = b.recs.iter().find(|r| r.item == row.item).map(|r| r.attention.clone());
                         let shift = shift_label(row);
-                        let class = match shift.chars().next() {
-                            Some('↑') | Some('n') => "up",
-                            Some('↓') | Some('g') => "down",
-                            _ => "same",
-                        };
+                        let class = shift_class(&shift);
                         html! {
                             <tr data-testid="compare-item" data-item-id={row.item.to_string()}
                                 data-rank-a={row.rank_a.map(|r| r.to_string()).unwrap_or_default()}

@@ -6,6 +6,7 @@ use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
 use super::item::{attention_bar, legend, picture};
+use crate::compare::{rank_shift, shift_class};
 use crate::format::{attention_json, modality_color, score_attr};
 use crate::params::{self, N_CHOICES};
 use crate::state::{Dispatch, ModelContext, Msg, Scored, Shared};
@@ -185,15 +186,13 @@ pub fn rec_card(props: &RecCardProps) -> Html {
 
 /// "new", "↑3", "↓2" or nothing, against the model's own list.
 fn shift_badge(rank: usize, before: Option<Option<usize>>) -> Html {
-    match before {
-        None => Html::default(),
-        Some(None) => html! { <span class="shift new" data-testid="entered">{ "new" }</span> },
-        Some(Some(b)) if b > rank => {
-            html! { <span class="shift up">{ format!("↑{}", b - rank) }</span> }
-        }
-        Some(Some(b)) if b < rank => {
-            html! { <span class="shift down">{ format!("↓{}", rank - b) }</span> }
-        }
-        Some(Some(_)) => Html::default(),
+    let Some(before) = before else {
+        return Html::default();
+    };
+    let label = rank_shift(before.map(|b| b + 1), Some(rank + 1));
+    match label.as_str() {
+        "=" => Html::default(),
+        "new" => html! { <span class="shift new" data-testid="entered">{ label }</span> },
+        _ => html! { <span class={classes!("shift", shift_class(&label))}>{ label }</span> },
     }
 }

@@ -134,13 +134,9 @@ pub fn why_panel(props: &WhyPanelProps) -> Html {
 
 /// A new rank against the actual one: "#212 ↓211", with a class for colour.
 fn rank_shift(from: usize, to: usize) -> Html {
-    let (class, arrow) = match to.cmp(&from) {
-        std::cmp::Ordering::Less => ("up", format!(" ↑{}", from - to)),
-        std::cmp::Ordering::Greater => ("down", format!(" ↓{}", to - from)),
-        std::cmp::Ordering::Equal => ("same", " =".to_string()),
-    };
+    let label = crate::compare::rank_shift(Some(from), Some(to));
     html! {
-        <span class={classes!("shift", class)}>{ format!("#{to}") }<span class="arrow">{ arrow }</span></span>
+        <span class={classes!("shift", crate::compare::shift_class(&label))}>{ format!("#{to}") }<span class="arrow">{ format!(" {label}") }</span></span>
     }
 }
 
