@@ -6,6 +6,7 @@
 //! - [`metrics`]: full-ranking top-K selection and Recall / Precision / NDCG.
 //! - [`ranking`]: the tiled full-ranking scorer (top-K of many users, no `[B, I, M]` tensor).
 //! - [`counterfactual`]: an item's rank and score without each modality, and with it alone.
+//! - [`item_map`]: the explorer's item map (spaces, the personalised space, view, hit test, search).
 //! - [`catalogue`]: item display metadata.
 //!
 //! Compiles natively and for `wasm32-unknown-unknown`.
@@ -13,6 +14,7 @@
 pub mod catalogue;
 pub mod counterfactual;
 pub mod format;
+pub mod item_map;
 
 pub use catalogue::{ItemInfo, PictureDescriptor};
 pub mod metrics;

@@ -14,6 +14,7 @@
 
 mod compare;
 mod engine;
+mod map;
 mod view;
 mod work;
 
@@ -29,7 +30,7 @@ use crate::load;
 use crate::params::{self, BackendPref, UrlParams};
 use crate::state::{
     BenchState, Check, CompareScored, CompareState, Dispatch, Engine, GpuState, InfluenceResult,
-    Loaded, Mode, Msg, Phase, Scored, Shared, Source, WhatIf,
+    Loaded, MapColour, Mode, Msg, Phase, Scored, Shared, Source, WhatIf,
 };
 
 /// Mounts the app on `#app` (or the body).
@@ -87,6 +88,10 @@ pub struct App {
     compare_recs: Option<Shared<CompareScored>>,
     /// The outcome of the last "copy link".
     link_copied: Option<Result<String, String>>,
+    /// The item map's space (`None`: the file's first) and colouring, and its cached points.
+    map_space: Option<String>,
+    map_colour: MapColour,
+    map_cache: map::MapCache,
     /// Scroll the why panel into view after the next render (narrow screens).
     scroll_to_why: bool,
     _poll: Option<Interval>,
@@ -114,6 +119,8 @@ impl Component for App {
             user: params.user.unwrap_or(0),
             user_text: params.user.unwrap_or(0).to_string(),
             n: params.n,
+            map_space: params.map.clone(),
+            map_colour: MapColour::from_param(params.map_color.as_deref().unwrap_or_default()),
             params,
             phase: Phase::Loading {
                 received: 0,
@@ -143,6 +150,7 @@ impl Component for App {
             bench: Shared::new(BenchState::Idle),
             dragging: false,
             link_copied: None,
+            map_cache: Default::default(),
             compare: CompareState::Off,
             compare_recs: None,
             scroll_to_why: false,
@@ -314,6 +322,14 @@ impl Component for App {
                 self.compare = CompareState::Off;
                 self.compare_recs = None;
                 self.params.compare = None;
+                self.sync_url();
+            }
+            Msg::MapSpace(space) => {
+                self.map_space = Some(space);
+                self.sync_url();
+            }
+            Msg::MapColour(colour) => {
+                self.map_colour = colour;
                 self.sync_url();
             }
             Msg::Select(item) => {
@@ -501,6 +517,9 @@ impl App {
                 .map(|(_, n)| n.clone())
                 .collect()
         });
+        self.params.map = self.map_space.clone();
+        self.params.map_color = (self.map_colour != MapColour::default())
+            .then(|| self.map_colour.as_param().to_string());
         browser::replace_url(&self.params.to_query(user, is_url));
     }
 }

@@ -1,6 +1,7 @@
 //! The in-page benchmark: score + top-N (readback included) for the loaded file and for
 //! a seeded synthetic 100k-item model generated in the browser, on the CPU reference
 //! scorer and on the WebGPU kernel; median of [`RUNS`] timed runs after one warm-up.
+//! Also the item map at 100k items: the personalised space and one draw of every point.
 
 use std::rc::Rc;
 
@@ -12,16 +13,22 @@ use yew::Callback;
 use crate::format::{median, ms};
 use crate::gpu::{GpuContext, GpuModel};
 use crate::load::now_ms;
+use crate::map_draw::{MapPoints, bench_draw};
 use crate::synth::{SynthSpec, synthetic_model};
+use mario_shared::item_map::personal_map;
 
 /// Timed runs per row (after one warm-up run).
 pub const RUNS: usize = 7;
+/// The task of the scoring rows.
+pub const SCORE_TASK: &str = "score every item + top-20";
 /// Top-N length in the benchmark.
 pub const TOP_N: usize = 20;
 
 /// One line of the results table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchRow {
+    /// What one run does: [`SCORE_TASK`], or one of the item map's steps.
+    pub task: &'static str,
     pub model: String,
     pub items: usize,
     pub backend: &'static str,
@@ -48,6 +55,65 @@ async fn tick() {
     TimeoutFuture::new(0).await;
 }
 
+/// The item map at 100k items: computing the personalised space of a user (Eq. 5–7 per
+/// item, the fused vectors and their principal axis) and drawing every point.
+async fn map_rows(w: &ModelWeights, status: &Callback<String>, rows: &mut Vec<BenchRow>) {
+    let Some(u) = w.user_vector(0) else { return };
+    status.emit("item map: personalised space…".into());
+    tick().await;
+    let mut compute = Vec::new();
+    let mut points = None;
+    for _ in 0..3 {
+        let t = now_ms();
+        let result = personal_map(w, u);
+        compute.push(now_ms() - t);
+        points = Some(result);
+    }
+    let (xy, dominant) = match points {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            status.emit(format!("item map skipped: {e}"));
+            return;
+        }
+        None => return,
+    };
+    rows.push(BenchRow {
+        task: "item map: personalised space",
+        model: "synthetic 100k".into(),
+        items: w.meta.n_items,
+        backend: "cpu",
+        median_ms: median(&compute),
+        min_ms: compute.iter().copied().fold(f64::INFINITY, f64::min),
+        runs: compute.len(),
+        note: "one user: Eq. 5–7 per item, fused vectors, their principal axis".into(),
+    });
+    status.emit("item map: drawing…".into());
+    tick().await;
+    let points = MapPoints {
+        xy,
+        colour: dominant.iter().map(|&k| k as u16).collect(),
+        palette: vec![[230, 159, 0], [0, 114, 178], [0, 158, 115]],
+        legend: Vec::new(),
+    };
+    let top: Vec<u32> = (0..TOP_N as u32).collect();
+    match bench_draw(&points, &top, RUNS + 1) {
+        Ok(mut times) => {
+            times.remove(0);
+            rows.push(BenchRow {
+                task: "item map: draw every point",
+                model: "synthetic 100k".into(),
+                items: w.meta.n_items,
+                backend: "canvas",
+                median_ms: median(&times),
+                min_ms: times.iter().copied().fold(f64::INFINITY, f64::min),
+                runs: times.len(),
+                note: "960 × 520 canvas, one ImageData write + overlays".into(),
+            })
+        }
+        Err(e) => status.emit(format!("item map draw failed: {e}")),
+    }
+}
+
 /// Runs the whole benchmark, reporting progress through `status`.
 pub async fn run(
     loaded: Rc<ModelWeights>,
@@ -69,6 +135,7 @@ pub async fn run(
             format!("generated in {} ms", ms(gen_ms)),
         ),
     ];
+    map_rows(&models[1].1, &status, &mut rows).await;
     for (name, w, gen_note) in models {
         let users: Vec<usize> = (0..w.meta.n_users.min(5)).collect();
         if users.is_empty() {
@@ -91,6 +158,7 @@ pub async fn run(
             cpu_last = recs;
         }
         rows.push(BenchRow {
+            task: SCORE_TASK,
             model: name.clone(),
             items: w.meta.n_items,
             backend: "cpu",
@@ -102,6 +170,7 @@ pub async fn run(
         let Some(ctx) = gpu.clone() else { continue };
         if w.meta.fusion != FusionKind::Attention {
             rows.push(BenchRow {
+                task: SCORE_TASK,
                 model: name.clone(),
                 items: w.meta.n_items,
                 backend: "webgpu",
@@ -122,6 +191,7 @@ pub async fn run(
             Ok(m) => m,
             Err(e) => {
                 rows.push(BenchRow {
+                    task: SCORE_TASK,
                     model: name.clone(),
                     items: w.meta.n_items,
                     backend: "webgpu",
@@ -163,6 +233,7 @@ pub async fn run(
             }
         }
         rows.push(BenchRow {
+            task: SCORE_TASK,
             model: name,
             items: w.meta.n_items,
             backend: "webgpu",

@@ -15,9 +15,11 @@
 //!   [`synth`] (seeded synthetic models: the placeholder demo file and the 100k-item bench),
 //!   [`format`] (numbers, bytes, attention JSON), [`kernel`] (the WGSL source and its layout);
 //! - browser only (`wasm32`): `gpu` (wgpu device, buffers, dispatch, readback), `load`
-//!   (streamed download), `bench`, `browser` (URL and window calls), and the Yew page:
+//!   (streamed download), `bench`, `browser` (URL and window calls), `map_draw` (the item map
+//!   on a canvas; its arithmetic is `mario_shared::item_map`), and the Yew page:
 //!   `state` (the state types and the `Msg` actions), `app` (the root component: the one
-//!   reducer, plus `app/engine.rs` and `app/work.rs` for the async work it starts) and
+//!   reducer, plus `app/engine.rs` and `app/work.rs` for the async work it starts,
+//!   `app/compare.rs`, `app/map.rs` and `app/view.rs`) and
 //!   `components` (one component per panel, in `components/`).
 
 pub mod charts;
@@ -42,6 +44,8 @@ mod components;
 mod gpu;
 #[cfg(target_arch = "wasm32")]
 mod load;
+#[cfg(target_arch = "wasm32")]
+mod map_draw;
 #[cfg(target_arch = "wasm32")]
 mod state;
 

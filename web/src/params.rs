@@ -8,6 +8,12 @@
 //! | `backend` | `cpu` or `webgpu` (anything else: automatic) | automatic |
 //! | `bench` | `1`: benchmark mode (also the page `bench.html`) | off |
 //! | `chunk` | items per GPU table chunk, to exercise the chunked upload path (diagnostics) | from adapter limits |
+//! | `item` | the item whose why panel is open | none |
+//! | `mode`, `liked` | `mode=new&liked=1,2,3`: "be a new user" with these likes | explore |
+//! | `drop` | modalities dropped from the list's attention (`drop=visual,textual`) | none |
+//! | `compare` | a second weights file to compare with | none |
+//! | `map` | the item map's space: a stored map's modality or `personal` | the first stored map |
+//! | `mapcolor` | the item map's colouring: `category` or `dominant` (modality) | `category` |
 
 /// The default weights URL (what `cargo xtask demo` writes).
 pub const DEFAULT_WEIGHTS: &str = "demo/model.safetensors";
@@ -56,6 +62,10 @@ pub struct UrlParams {
     pub drop: Vec<String>,
     /// A second weights file to compare with (`compare=URL`).
     pub compare: Option<String>,
+    /// The item map's space (`map=visual`, `map=personal`).
+    pub map: Option<String>,
+    /// The item map's colouring (`mapcolor=dominant`; default by category).
+    pub map_color: Option<String>,
 }
 
 impl Default for UrlParams {
@@ -72,6 +82,8 @@ impl Default for UrlParams {
             liked: Vec::new(),
             drop: Vec::new(),
             compare: None,
+            map: None,
+            map_color: None,
         }
     }
 }
@@ -158,6 +170,8 @@ pub fn parse_query(query: &str) -> UrlParams {
             "liked" => p.liked = list(value).filter_map(|v| v.parse().ok()).collect(),
             "drop" => p.drop = list(value).map(str::to_string).collect(),
             "compare" if !value.is_empty() => p.compare = Some(value.to_string()),
+            "map" if !value.is_empty() => p.map = Some(value.to_string()),
+            "mapcolor" if !value.is_empty() => p.map_color = Some(value.to_string()),
             _ => {}
         }
     }
@@ -204,6 +218,12 @@ impl UrlParams {
             let names: Vec<String> = self.drop.iter().map(|d| percent_encode(d)).collect();
             parts.push(format!("drop={}", names.join(",")));
         }
+        if let Some(m) = &self.map {
+            parts.push(format!("map={}", percent_encode(m)));
+        }
+        if let Some(c) = &self.map_color {
+            parts.push(format!("mapcolor={}", percent_encode(c)));
+        }
         if parts.is_empty() {
             String::new()
         } else {
@@ -247,8 +267,14 @@ mod tests {
     /// The view a link restores: selected item, new-user likes, dropped modalities.
     #[test]
     fn view_state_round_trips() {
-        let p = parse_query("?user=3&item=17&drop=visual,textual&compare=runs%2Fmu0.safetensors");
+        let p = parse_query(
+            "?user=3&item=17&drop=visual,textual&compare=runs%2Fmu0.safetensors&map=textual&mapcolor=dominant",
+        );
         assert_eq!(p.compare.as_deref(), Some("runs/mu0.safetensors"));
+        assert_eq!(
+            (p.map.as_deref(), p.map_color.as_deref()),
+            (Some("textual"), Some("dominant"))
+        );
         assert_eq!(
             (p.item, p.drop.clone()),
             (Some(17), vec!["visual".to_string(), "textual".to_string()])

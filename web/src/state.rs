@@ -117,6 +117,39 @@ pub enum Mode {
     NewUser,
 }
 
+/// How the item map colours its points.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum MapColour {
+    /// By catalogue category.
+    #[default]
+    Category,
+    /// By the modality adding most to each item's score for the current user.
+    Dominant,
+}
+
+impl MapColour {
+    pub fn from_param(value: &str) -> Self {
+        match value {
+            "dominant" => MapColour::Dominant,
+            _ => MapColour::Category,
+        }
+    }
+
+    pub fn as_param(self) -> &'static str {
+        match self {
+            MapColour::Category => "category",
+            MapColour::Dominant => "dominant",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MapColour::Category => "category",
+            MapColour::Dominant => "dominant modality",
+        }
+    }
+}
+
 /// The query being scored: explore a known user, or the folded-in new user.
 #[derive(Clone, PartialEq)]
 pub enum Query {
@@ -211,6 +244,9 @@ pub enum Msg {
     CompareBytes(u32, String, Result<Vec<u8>, String>),
     PickCompare(web_sys::File),
     ClearCompare,
+    /// Show the item map in this space (a stored map's name or `personal`).
+    MapSpace(String),
+    MapColour(MapColour),
     LinkCopied(Result<String, String>),
     SetMode(Mode),
     ToggleLike(u32),

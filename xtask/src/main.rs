@@ -182,7 +182,8 @@ fn demo_weights_path(ctx: &Ctx) -> PathBuf {
     wasm::static_dir(ctx).join("demo").join("model.safetensors")
 }
 
-/// Train on the generated demo dataset and export `static/demo/model.safetensors`, unless it is
+/// Train on the generated demo dataset and export `static/demo/model.safetensors` (with the
+/// item maps), unless it is
 /// there already. `build_env` goes to the trainer's cargo build (the test command passes its
 /// clippy environment so that the workspace crates it already built are reused).
 fn demo_weights(ctx: &Ctx, preset: &str, seed: u64, build_env: &[(String, String)]) -> Result<()> {
@@ -231,10 +232,23 @@ fn demo_weights(ctx: &Ctx, preset: &str, seed: u64, build_env: &[(String, String
             "cpu",
         ])
         .run()?;
-    let produced = ctx.root.join("target/demo-run/model.safetensors");
+    // `mario export` re-encodes the run (f16, like `mario train`'s own file) and adds the
+    // explorer's item maps (a t-SNE per modality).
+    step("demo weights: export with the item maps");
+    let produced = ctx.root.join("target/demo-run/model-with-maps.safetensors");
+    with_env(cmd::Cmd::new(&mario), &xdg)
+        .current_dir(&ctx.root)
+        .args([
+            "export",
+            "--run",
+            "target/demo-run",
+            "--out",
+            "target/demo-run/model-with-maps.safetensors",
+        ])
+        .run()?;
     ensure!(
         produced.is_file(),
-        "`mario train` finished but did not write {}",
+        "`mario export` finished but did not write {}",
         produced.display()
     );
     let dir = dest.parent().expect("has a parent");
@@ -374,6 +388,8 @@ fn test_stages(ctx: &Ctx, st: &mut Stages, keep_going: bool) -> Result<()> {
                     "browser",
                     "--test",
                     "browser",
+                    "--test",
+                    "browser_map",
                 ])
                 .run()
         }))?;

@@ -66,6 +66,10 @@ pub enum Command {
         /// Skip the explorer's item maps (a 2D t-SNE per modality, stored as `map.<modality>`).
         #[arg(long)]
         no_map: bool,
+        /// Also print each map's trustworthiness@10 against cosine neighbours in its modality
+        /// (1 = no false neighbours; O(n²) time).
+        #[arg(long, conflicts_with = "no_map")]
+        map_quality: bool,
     },
     /// Top-N recommendations for a user from a weights file, optionally explained.
     Recommend {
@@ -146,7 +150,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             dtype,
             out,
             no_map,
-        } => crate::commands::weights::export_command(&run, dtype, &out, !no_map),
+            map_quality,
+        } => crate::commands::weights::export_command(&run, dtype, &out, !no_map, map_quality),
         Command::Recommend {
             weights,
             user,

@@ -21,6 +21,7 @@ pub fn export_command(
     dtype: StorageDtype,
     out: &Path,
     map: bool,
+    map_quality: bool,
 ) -> anyhow::Result<()> {
     let master = run.join(MASTER_WEIGHTS);
     let mut weights = read_weights(&master).with_context(|| {
@@ -39,6 +40,13 @@ pub fn export_command(
             weights.meta.modalities.join(", "),
             t.elapsed().as_secs_f64()
         );
+        if map_quality {
+            for (space, t) in crate::map::map_quality(&weights) {
+                println!(
+                    "map.{space}: trustworthiness@10 {t:.4} (against cosine neighbours of its table)"
+                );
+            }
+        }
     }
     let size = crate::export::write_model_weights(&weights, dtype, out)?;
     print_size(&size, dtype, out);

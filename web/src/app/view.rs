@@ -158,6 +158,7 @@ impl App {
                     </aside>
                 </main>
                 if !self.params.bench {
+                    { self.view_map() }
                     { self.view_compare() }
                 }
                 <InfluencePanel influence={self.influence.clone()} skipped={self.params.bench} />
