@@ -91,6 +91,18 @@ pub enum MpNorm {
     FeatureSum,
 }
 
+/// Which embeddings the L2 term of Eq. 11 penalises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum L2Target {
+    /// The ego (layer-0) user and item embeddings of the batch, as LightGCN and LATTICE do.
+    #[default]
+    Ego,
+    /// The final embeddings the score is made of: the propagated user and every modality's
+    /// item vector of the batch's items (NGCF's and MMRec's BPR models' choice).
+    Final,
+}
+
 /// Where side-modality information enters. `late` is MARIO; `early` is the
 /// early-fusion variant used by the modality-preservation experiment (Table 6):
 /// the side-modality embeddings are added to the CF item embedding before
@@ -118,6 +130,14 @@ pub struct TrainConfig {
     pub lr: f64,
     /// L2 regularisation weight.
     pub reg: f64,
+    /// What the L2 term penalises.
+    pub l2_on: L2Target,
+    /// Negatives sampled per positive: each (user, item) pair makes this many BPR triples.
+    pub negatives: usize,
+    /// Edge dropout on the user-item graph: each training step propagates over a copy
+    /// with this fraction of the interactions dropped (degrees renormalised, as SGL's
+    /// edge dropout); evaluation always uses the whole graph. 0 = off.
+    pub edge_dropout: f32,
     /// Adam ε (burn's default is 1e-5; PyTorch's, which the paper used, is 1e-8).
     pub adam_eps: f64,
     /// GCN layers L over the item-item graphs.
@@ -166,6 +186,9 @@ impl Default for TrainConfig {
             batch_size: 1024,
             lr: 5e-3,
             reg: 1e-5,
+            l2_on: L2Target::Ego,
+            negatives: 1,
+            edge_dropout: 0.0,
             adam_eps: 1e-8,
             item_layers: 1,
             cf: CfBackbone::Lightgcn,
@@ -231,6 +254,18 @@ impl TrainConfig {
         }
         if !(self.reg >= 0.0 && self.reg.is_finite()) {
             return fail(format!("--reg must be ≥ 0, got {}", self.reg));
+        }
+        if !(0.0..0.95).contains(&self.edge_dropout) {
+            return fail(format!(
+                "--edge-dropout must lie in [0, 0.95), got {}",
+                self.edge_dropout
+            ));
+        }
+        if !(1..=64).contains(&self.negatives) {
+            return fail(format!(
+                "--negatives must lie in 1..=64, got {}",
+                self.negatives
+            ));
         }
         if self.eval_every == 0 || self.knn_refresh_epochs == 0 {
             return fail("--eval-every and --knn-refresh-epochs must be at least 1".into());

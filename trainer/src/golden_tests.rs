@@ -205,3 +205,44 @@ fn gradients_match_finite_differences() {
     }
     assert!(checked >= 20, "checked {checked} entries");
 }
+
+/// `--l2-on final`: the L2 term is reg/(2B) times the squared norms of the final user
+/// vectors and of every modality's item vectors of the batch (summed here on the host from
+/// the embeddings), and BPR is untouched.
+#[test]
+fn l2_on_final_penalises_the_scored_vectors() {
+    let device = Device::flex();
+    let (fx, mut model, params) = golden_model(&device);
+    let (users, pos, neg) = batch(&fx);
+    let ego = model.loss(&params, &users, &pos, &neg);
+    model.config.l2_on = crate::config::L2Target::Final;
+    let fin = model.loss(&params, &users, &pos, &neg);
+    assert_eq!(to_f32(ego.bpr), to_f32(fin.bpr));
+    let emb = model.embeddings(&params);
+    let d = model.config.dim;
+    let rows = |t: &burn::tensor::Tensor<2>, ids: &[i64]| -> f64 {
+        let v = to_f32(t.clone());
+        ids.iter()
+            .map(|&i| {
+                v[i as usize * d..(i as usize + 1) * d]
+                    .iter()
+                    .map(|&x| (x as f64) * (x as f64))
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let mut want = rows(&emb.users, &users);
+    for table in &emb.items {
+        want += rows(table, &pos) + rows(table, &neg);
+    }
+    want *= model.config.reg / (2.0 * users.len() as f64);
+    let got = to_f32(fin.l2)[0] as f64;
+    assert!(
+        (got - want).abs() <= 1e-5 * want.abs().max(1e-12),
+        "final-embedding L2 {got} vs host sum {want}"
+    );
+    assert!(
+        got != to_f32(ego.l2)[0] as f64,
+        "the two targets must differ"
+    );
+}

@@ -16,7 +16,9 @@ use mario_data::{DatasetFormat, Preset};
 use mario_shared::{FusionKind, StorageDtype};
 
 use crate::backend::{self, BackendChoice};
-use crate::config::{CfBackbone, DecodeTarget, FeatureScaling, FusionStage, MpNorm, TrainConfig};
+use crate::config::{
+    CfBackbone, DecodeTarget, FeatureScaling, FusionStage, L2Target, MpNorm, TrainConfig,
+};
 use crate::dataset::load;
 use crate::eval::Split;
 use crate::train::{RunOptions, train};

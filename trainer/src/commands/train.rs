@@ -81,6 +81,15 @@ pub struct HyperArgs {
     /// Decode the final (post-GCN) or the compressed embeddings [default: final].
     #[arg(long, value_enum)]
     pub decode: Option<DecodeTarget>,
+    /// L2 on the batch's ego embeddings, or on the final ones the score is made of [default: ego].
+    #[arg(long, value_enum)]
+    pub l2_on: Option<L2Target>,
+    /// Negatives per positive: each training pair makes this many BPR triples [default: 1].
+    #[arg(long)]
+    pub negatives: Option<usize>,
+    /// Fraction of user-item edges dropped at each training step (0 = off) [default: 0].
+    #[arg(long)]
+    pub edge_dropout: Option<f32>,
     /// MP loss per feature element (every modality alike) or summed over features (∝ dₘ, the paper's Σ) [default: element].
     #[arg(long, value_enum)]
     pub mp_norm: Option<MpNorm>,
@@ -130,6 +139,9 @@ impl HyperArgs {
             batch_size,
             lr,
             reg,
+            l2_on,
+            negatives,
+            edge_dropout,
             adam_eps,
             item_layers,
             cf,

@@ -3,17 +3,19 @@
 
 use burn::tensor::{Tensor, activation};
 
-use super::graph::l2_normalize_rows;
+use super::graph::{BipartiteGraph, l2_normalize_rows};
 use super::{Mario, Params};
 use crate::config::CfBackbone;
 
 impl Mario {
-    /// The CF backbone over the user-item graph: (users `[U, d]`, items `[I, d]`).
-    /// `extra_item` is added to the ego item embeddings first (early fusion only).
+    /// The CF backbone over the user-item graph `graph` (normally `self.bipartite`):
+    /// (users `[U, d]`, items `[I, d]`). `extra_item` is added to the ego item embeddings
+    /// first (early fusion only).
     pub fn cf_embeddings(
         &self,
         params: &Params,
         extra_item: Option<Tensor<2>>,
+        graph: &BipartiteGraph,
     ) -> (Tensor<2>, Tensor<2>) {
         let users = params.get("user_embedding").clone();
         let mut items = params.get("item_embedding").clone();
@@ -28,7 +30,7 @@ impl Mario {
                 let mut sum = ego.clone();
                 let mut h = ego;
                 for _ in 0..self.config.cf_layers {
-                    h = self.bipartite.propagate(h);
+                    h = graph.propagate(h);
                     sum = sum + h.clone();
                 }
                 sum / (self.config.cf_layers as f32 + 1.0)
@@ -40,7 +42,7 @@ impl Mario {
                 let mut sum = ego.clone();
                 let mut h = ego;
                 for l in 0..self.config.cf_layers {
-                    let side = self.bipartite.propagate(h.clone());
+                    let side = graph.propagate(h.clone());
                     let sum_part = (side.clone() + h.clone())
                         .matmul(params.get(&format!("ngcf.w1.{l}")).clone());
                     let bi_part = (side * h).matmul(params.get(&format!("ngcf.w2.{l}")).clone());

@@ -1,6 +1,7 @@
 //! The joint loss of one batch (Eq. 11): BPR over (user, positive, negative)
 //! triples (Eq. 9), the modality-preservation loss of the decoders (Eq. 8, 10) and
-//! L2 on the batch's ego embeddings.
+//! L2 on the batch's ego embeddings (or, with `--l2-on final`, on the final user and
+//! per-modality item vectors the score is made of).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use burn::tensor::{Int, Tensor, activation};
 use mario_shared::FusionKind;
 
 use super::{Mario, Params, fuse_and_score};
-use crate::config::{DecodeTarget, FusionStage, MpNorm};
+use crate::config::{DecodeTarget, FusionStage, L2Target, MpNorm};
 use crate::sparse;
 use crate::tensor::{float_tensor, int_tensor};
 
@@ -24,7 +25,20 @@ pub struct LossParts {
 impl Mario {
     /// The joint loss (Eq. 11) of one batch of (user, positive, negative) triples.
     pub fn loss(&self, params: &Params, users: &[i64], pos: &[i64], neg: &[i64]) -> LossParts {
-        let emb = self.embeddings(params);
+        self.loss_over(params, users, pos, neg, &self.bipartite)
+    }
+
+    /// [`Self::loss`] with the CF backbone over `graph` (e.g. the training graph with
+    /// edges dropped for this step, `--edge-dropout`).
+    pub fn loss_over(
+        &self,
+        params: &Params,
+        users: &[i64],
+        pos: &[i64],
+        neg: &[i64],
+        graph: &super::graph::BipartiteGraph,
+    ) -> LossParts {
+        let emb = self.embeddings_over(params, graph);
         let b = users.len();
         let user_ids = int_tensor(users.to_vec(), &self.device);
         let pos_ids = int_tensor(pos.to_vec(), &self.device);
@@ -49,23 +63,24 @@ impl Mario {
             }
         };
         let pos_score = score(&pos_ids, u.clone());
-        let neg_score = score(&neg_ids, u);
+        let neg_score = score(&neg_ids, u.clone());
         // Eq. 9: BPR, as a batch mean.
         let bpr = activation::log_sigmoid(pos_score - neg_score).mean().neg();
-        // L2 on the batch's ego embeddings.
-        let ego_u = params.get("user_embedding").clone().select(0, user_ids);
-        let ego_p = params
-            .get("item_embedding")
-            .clone()
-            .select(0, pos_ids.clone());
-        let ego_n = params
-            .get("item_embedding")
-            .clone()
-            .select(0, neg_ids.clone());
-        let l2 = (ego_u.powf_scalar(2.0).sum()
-            + ego_p.powf_scalar(2.0).sum()
-            + ego_n.powf_scalar(2.0).sum())
-            * (self.config.reg as f32 / (2.0 * b as f32));
+        // L2 on the batch's ego embeddings, or on the final ones the score is made of.
+        let squares = |t: Tensor<2>| t.powf_scalar(2.0).sum();
+        let l2_sum = match self.config.l2_on {
+            L2Target::Ego => {
+                let items = params.get("item_embedding");
+                squares(params.get("user_embedding").clone().select(0, user_ids))
+                    + squares(items.clone().select(0, pos_ids.clone()))
+                    + squares(items.clone().select(0, neg_ids.clone()))
+            }
+            L2Target::Final => gather(&pos_ids)
+                .into_iter()
+                .chain(gather(&neg_ids))
+                .fold(squares(u), |acc, t| acc + squares(t)),
+        };
+        let l2 = l2_sum * (self.config.reg as f32 / (2.0 * b as f32));
         let mut total = bpr.clone() + l2.clone();
         let mut mp = None;
         if self.config.mu > 0.0 && !self.graphs.modalities.is_empty() {

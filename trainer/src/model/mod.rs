@@ -208,17 +208,23 @@ impl Mario {
 
     /// The full forward pass for all users and items.
     pub fn embeddings(&self, params: &Params) -> Embeddings {
+        self.embeddings_over(params, &self.bipartite)
+    }
+
+    /// The forward pass with the CF backbone propagating over `graph` (the training graph,
+    /// or a copy with edges dropped for one step).
+    pub fn embeddings_over(&self, params: &Params, graph: &BipartiteGraph) -> Embeddings {
         let (side, compressed) = self.modality_embeddings(params);
         if self.config.fusion_stage == FusionStage::Early {
             let extra = side.into_iter().reduce(|a, b| a + b);
-            let (users, items) = self.cf_embeddings(params, extra);
+            let (users, items) = self.cf_embeddings(params, extra, graph);
             return Embeddings {
                 users,
                 items: vec![items],
                 compressed,
             };
         }
-        let (users, cf_items) = self.cf_embeddings(params, None);
+        let (users, cf_items) = self.cf_embeddings(params, None, graph);
         let mut items = side;
         if self.use_interaction {
             items.push(cf_items);

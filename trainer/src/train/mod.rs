@@ -27,6 +27,7 @@ use self::checkpoint::LoopState;
 use self::optimizer::AdamOptimizer;
 use crate::config::TrainConfig;
 use crate::eval::{Split, evaluate_ranked};
+use crate::model::graph::BipartiteGraph;
 use crate::model::{Mario, Params};
 use crate::tensor::to_f32;
 use mario_shared::ranking::RankingModel;
@@ -104,6 +105,45 @@ fn sample_negative(rng: &mut ChaCha8Rng, train: &[u32], n_items: usize) -> u32 {
     }
 }
 
+/// Each user's training items with every interaction kept with probability `1 − p`.
+pub fn drop_edges(rng: &mut ChaCha8Rng, train: &[Vec<u32>], p: f32) -> Vec<Vec<u32>> {
+    train
+        .iter()
+        .map(|items| {
+            items
+                .iter()
+                .copied()
+                .filter(|_| rng.random::<f32>() >= p)
+                .collect()
+        })
+        .collect()
+}
+
+/// The BPR triples (users, positives, negatives) of a batch of training pairs: each pair
+/// makes `negatives` triples, its negatives drawn in turn from `rng` (with 1, one draw per
+/// pair in batch order).
+pub fn sample_triples(
+    rng: &mut ChaCha8Rng,
+    batch: &[(u32, u32)],
+    dataset: &Dataset,
+    negatives: usize,
+) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
+    let n = batch.len() * negatives;
+    let (mut users, mut pos, mut neg) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for &(u, i) in batch {
+        for _ in 0..negatives {
+            users.push(u as i64);
+            pos.push(i as i64);
+            neg.push(sample_negative(rng, &dataset.train[u as usize], dataset.n_items) as i64);
+        }
+    }
+    (users, pos, neg)
+}
+
 /// Summed batch losses of one epoch.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EpochLosses {
@@ -113,8 +153,8 @@ pub struct EpochLosses {
     pub l2: f64,
 }
 
-/// One epoch of BPR training with uniform negatives: shuffles the training pairs
-/// with the epoch's random stream and takes one Adam step per batch.
+/// One epoch of BPR training with uniform negatives (`negatives` per pair): shuffles the
+/// training pairs with the epoch's random stream and takes one Adam step per batch.
 pub fn train_epoch(
     model: &Mario,
     params: &mut Params,
@@ -129,17 +169,19 @@ pub fn train_epoch(
     let mut order = pairs.to_vec();
     order.shuffle(&mut rng);
     let mut sums = EpochLosses::default();
+    let n_neg = config.negatives.max(1);
+    // Its own stream, so that dropping edges leaves the negatives as they were.
+    let mut dropout_rng = epoch_rng(config.seed ^ 0x9E37_79B9_7F4A_7C15, epoch);
     for batch in order.chunks(config.batch_size) {
-        let users: Vec<i64> = batch.iter().map(|&(u, _)| u as i64).collect();
-        let pos: Vec<i64> = batch.iter().map(|&(_, i)| i as i64).collect();
-        let neg: Vec<i64> = batch
-            .iter()
-            .map(|&(u, _)| {
-                sample_negative(&mut rng, &dataset.train[u as usize], dataset.n_items) as i64
-            })
-            .collect();
+        let (users, pos, neg) = sample_triples(&mut rng, batch, dataset, n_neg);
         let leaves = params.to_autodiff();
-        let loss = model.loss(&leaves, &users, &pos, &neg);
+        let loss = if config.edge_dropout > 0.0 {
+            let kept = drop_edges(&mut dropout_rng, &dataset.train, config.edge_dropout);
+            let graph = BipartiteGraph::new(&kept, dataset.n_items, &model.device);
+            model.loss_over(&leaves, &users, &pos, &neg, &graph)
+        } else {
+            model.loss(&leaves, &users, &pos, &neg)
+        };
         let grads = loss.total.backward();
         *params = optim.step(learning_rate(config, epoch), params, &leaves, &grads);
         let total = to_f32(loss.total.inner())[0] as f64;
@@ -498,5 +540,58 @@ mod tests {
         assert!((learning_rate(&config, 25) - 1e-3 * 0.96f64.sqrt()).abs() < 1e-15);
         let constant = TrainConfig::default();
         assert_eq!(learning_rate(&constant, 137), constant.lr);
+    }
+
+    /// `--edge-dropout p`: each interaction survives with probability 1 − p, lists stay
+    /// sorted subsets, and p = 0 keeps the graph.
+    #[test]
+    fn edge_dropout_keeps_about_one_minus_p_of_each_list() {
+        let train: Vec<Vec<u32>> = (0..200).map(|u| (u..u + 100).collect()).collect();
+        let kept = drop_edges(&mut epoch_rng(3, 2), &train, 0.3);
+        let total: usize = kept.iter().map(Vec::len).sum();
+        let share = total as f64 / 20_000.0;
+        assert!((share - 0.7).abs() < 0.02, "kept {share}");
+        for (k, t) in kept.iter().zip(&train) {
+            assert!(k.windows(2).all(|w| w[0] < w[1]) && k.iter().all(|i| t.contains(i)));
+        }
+        assert_eq!(drop_edges(&mut epoch_rng(3, 2), &train, 0.0), train);
+    }
+
+    /// `--negatives N`: N triples per pair, each negative outside the user's training set,
+    /// and with N = 1 exactly the draws of one negative per pair.
+    #[test]
+    fn triples_repeat_each_pair_with_fresh_negatives() {
+        let train = vec![vec![0u32, 1, 2], vec![3u32], vec![]];
+        let dataset = Dataset {
+            name: "triples".into(),
+            format: mario_data::DatasetFormat::Mmrec,
+            n_users: 3,
+            n_items: 6,
+            valid: vec![vec![]; 3],
+            test: vec![vec![]; 3],
+            train: train.clone(),
+            modalities: Vec::new(),
+            catalogue: None,
+            report: Default::default(),
+        };
+        let batch = [(0u32, 1u32), (1, 3), (0, 2)];
+        let (users, pos, neg) = sample_triples(&mut epoch_rng(7, 1), &batch, &dataset, 4);
+        assert_eq!(users, vec![0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(pos, vec![1, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 2]);
+        for (&u, &j) in users.iter().zip(&neg) {
+            assert!(
+                !train[u as usize].contains(&(j as u32)),
+                "user {u} trained on {j}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<i64> = neg[..4].iter().copied().collect();
+        assert!(distinct.len() > 1, "fresh draws per triple: {neg:?}");
+        let mut rng = epoch_rng(7, 1);
+        let one = sample_triples(&mut epoch_rng(7, 1), &batch, &dataset, 1);
+        let by_hand: Vec<i64> = batch
+            .iter()
+            .map(|&(u, _)| sample_negative(&mut rng, &train[u as usize], 6) as i64)
+            .collect();
+        assert_eq!(one.2, by_hand);
     }
 }
