@@ -19,6 +19,29 @@ use mario_shared::item_map::personal_map;
 
 /// Timed runs per row (after one warm-up run).
 pub const RUNS: usize = 7;
+impl BenchRow {
+    /// A row from its timed runs (median, minimum, count).
+    fn timed(
+        task: &'static str,
+        model: String,
+        items: usize,
+        backend: &'static str,
+        times: &[f64],
+        note: String,
+    ) -> Self {
+        Self {
+            task,
+            model,
+            items,
+            backend,
+            median_ms: median(times),
+            min_ms: times.iter().copied().fold(f64::INFINITY, f64::min),
+            runs: times.len(),
+            note,
+        }
+    }
+}
+
 /// The task of the scoring rows.
 pub const SCORE_TASK: &str = "score every item + top-20";
 /// Top-N length in the benchmark.
@@ -77,16 +100,14 @@ async fn map_rows(w: &ModelWeights, status: &Callback<String>, rows: &mut Vec<Be
         }
         None => return,
     };
-    rows.push(BenchRow {
-        task: "item map: personalised space",
-        model: "synthetic 100k".into(),
-        items: w.meta.n_items,
-        backend: "cpu",
-        median_ms: median(&compute),
-        min_ms: compute.iter().copied().fold(f64::INFINITY, f64::min),
-        runs: compute.len(),
-        note: "one user: Eq. 5–7 per item, fused vectors, their principal axis".into(),
-    });
+    rows.push(BenchRow::timed(
+        "item map: personalised space",
+        "synthetic 100k".into(),
+        w.meta.n_items,
+        "cpu",
+        &compute,
+        "one user: Eq. 5–7 per item, fused vectors, their principal axis".into(),
+    ));
     status.emit("item map: drawing…".into());
     tick().await;
     let points = MapPoints {
@@ -99,16 +120,14 @@ async fn map_rows(w: &ModelWeights, status: &Callback<String>, rows: &mut Vec<Be
     match bench_draw(&points, &top, RUNS + 1) {
         Ok(mut times) => {
             times.remove(0);
-            rows.push(BenchRow {
-                task: "item map: draw every point",
-                model: "synthetic 100k".into(),
-                items: w.meta.n_items,
-                backend: "canvas",
-                median_ms: median(&times),
-                min_ms: times.iter().copied().fold(f64::INFINITY, f64::min),
-                runs: times.len(),
-                note: "960 × 520 canvas, one ImageData write + overlays".into(),
-            })
+            rows.push(BenchRow::timed(
+                "item map: draw every point",
+                "synthetic 100k".into(),
+                w.meta.n_items,
+                "canvas",
+                &times,
+                "960 × 520 canvas, one ImageData write + overlays".into(),
+            ))
         }
         Err(e) => status.emit(format!("item map draw failed: {e}")),
     }
@@ -157,16 +176,14 @@ pub async fn run(
             }
             cpu_last = recs;
         }
-        rows.push(BenchRow {
-            task: SCORE_TASK,
-            model: name.clone(),
-            items: w.meta.n_items,
-            backend: "cpu",
-            median_ms: median(&cpu_times),
-            min_ms: cpu_times.iter().copied().fold(f64::INFINITY, f64::min),
-            runs: RUNS,
-            note: gen_note.clone(),
-        });
+        rows.push(BenchRow::timed(
+            SCORE_TASK,
+            name.clone(),
+            w.meta.n_items,
+            "cpu",
+            &cpu_times,
+            gen_note.clone(),
+        ));
         let Some(ctx) = gpu.clone() else { continue };
         if w.meta.fusion != FusionKind::Attention {
             rows.push(BenchRow {

@@ -86,6 +86,8 @@ pub struct ItemMap {
     press: Option<(f32, f32, bool)>,
     last: (f32, f32),
     search: String,
+    /// The items the search text finds (computed when the text changes, not per render).
+    hits: Vec<u32>,
     fly: Option<Fly>,
     _timer: Option<Timeout>,
 }
@@ -201,6 +203,7 @@ impl Component for ItemMap {
             press: None,
             last: (0.0, 0.0),
             search: String::new(),
+            hits: Vec::new(),
             fly: None,
             _timer: None,
         }
@@ -270,7 +273,12 @@ impl Component for ItemMap {
                     self.set_view(fit);
                 }
             }
-            Msg::Search(text) => self.search = text,
+            Msg::Search(text) => {
+                if let Some(model) = ctx.link().context::<ModelContext>(Callback::noop()) {
+                    self.hits = item_map::search(&model.0.w, &text, SEARCH_HITS);
+                }
+                self.search = text;
+            }
             Msg::Fly(item) => {
                 let (Some(points), Some((view, fit))) = (self.points(ctx), self.view) else {
                     return false;
@@ -349,7 +357,7 @@ impl Component for ItemMap {
             let select: HtmlSelectElement = e.target_unchecked_into();
             AppMsg::MapColour(MapColour::from_param(&select.value()))
         });
-        let hits = item_map::search(w, &self.search, SEARCH_HITS);
+        let hits = &self.hits;
         let on_search = link.callback(|e: InputEvent| {
             let input: HtmlInputElement = e.target_unchecked_into();
             Msg::Search(input.value())
