@@ -330,3 +330,25 @@ async fn bench_page_times_the_map_at_100k_items() {
     b.screenshot("bench-map").await.unwrap();
     b.close().await.unwrap();
 }
+
+/// The first scored list of the demo file on the CPU path comes within 2 s of navigation
+/// start, with the item map on the page (`data-first-scored-ms`, `performance.now()`).
+#[tokio::test]
+async fn first_recommendations_within_two_seconds_on_the_cpu_path() {
+    let b = Browser::launch(&static_dir_from_env()).await.unwrap();
+    // A first visit (cold caches) and a reload.
+    for run in 0..2 {
+        b.open("/", &[("backend", "cpu")]).await.unwrap();
+        let ms: f64 = b
+            .wait_until("the first scored list", DEFAULT_TIMEOUT, async || {
+                Ok(b.attr("app", "data-first-scored-ms")
+                    .await?
+                    .and_then(|t| t.parse().ok()))
+            })
+            .await
+            .unwrap();
+        eprintln!("run {run}: first scored list {ms:.0} ms after navigation start");
+        assert!(ms < 2000.0, "run {run}: {ms} ms");
+    }
+    b.close().await.unwrap();
+}

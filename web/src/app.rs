@@ -4,7 +4,8 @@
 //! what-ifs, checks) and `app/compare.rs` (the second model); the layout in `app/view.rs`.
 //!
 //! Test contract (stable selectors, see also `static/index.html`):
-//! - `[data-testid=app]` root, `data-state` = `loading` | `error` | `ready`;
+//! - `[data-testid=app]` root, `data-state` = `loading` | `error` | `ready`, `data-first-scored-ms`
+//!   (navigation start → first scored list);
 //! - `[data-testid=backend]` text `webgpu` | `cpu`; `[data-testid=score-ms]` last scoring time (ms, number only);
 //! - `[data-testid=rec]` in rank order with `data-item-id`, `data-rank`, `data-score`, `data-attention`;
 //! - `[data-testid=why]` the explanation panel (`data-item-id`, `data-score`), rows
@@ -92,6 +93,8 @@ pub struct App {
     map_space: Option<String>,
     map_colour: MapColour,
     map_cache: map::MapCache,
+    /// Milliseconds from navigation start to the first scored list (`data-first-scored-ms`).
+    first_scored_ms: Option<f64>,
     /// Scroll the why panel into view after the next render (narrow screens).
     scroll_to_why: bool,
     _poll: Option<Interval>,
@@ -151,6 +154,7 @@ impl Component for App {
             dragging: false,
             link_copied: None,
             map_cache: Default::default(),
+            first_scored_ms: None,
             compare: CompareState::Off,
             compare_recs: None,
             scroll_to_why: false,
@@ -284,7 +288,10 @@ impl Component for App {
                 }
                 self.scoring = false;
                 match result {
-                    Ok(scored) => self.result = Some(Shared::new(scored)),
+                    Ok(scored) => {
+                        self.first_scored_ms.get_or_insert_with(load::now_ms);
+                        self.result = Some(Shared::new(scored))
+                    }
                     Err(e) => self.fall_back(ctx, &e),
                 }
             }
@@ -448,6 +455,7 @@ impl Component for App {
         html! {
             <ContextProvider<Dispatch> context={dispatch.clone()}>
             <div class={classes!("app", self.dragging.then_some("dragging"))} data-testid="app" data-state={state}
+                 data-first-scored-ms={self.first_scored_ms.map(|t| format!("{t:.0}"))}
                  {ondragover} {ondragleave} {ondrop}>
                 <Header source={source.clone()} model={self.model.clone()} backend={self.backend_label()}
                     engine_note={self.engine_note.clone().map(AttrValue::from)} failed={matches!(self.phase, Phase::Failed(_))}

@@ -84,6 +84,7 @@ impl App {
                     (masked, Some(full.iter().map(|r| r.item).collect()))
                 };
                 let ms = now_ms() - t;
+                self.first_scored_ms.get_or_insert_with(now_ms);
                 self.result = Some(Shared::new(Scored {
                     query,
                     recs,
