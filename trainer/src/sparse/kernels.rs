@@ -35,17 +35,20 @@ fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
 
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums: vectorisable without reassociation by the compiler.
+    // Eight partial sums: vectorisable without reassociation by the compiler. Chunks
+    // rather than indices, so that no bounds check sits in the loop.
+    debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .fold(0.0, |t, (x, y)| t + x * y);
+    for (x, y) in ac.zip(bc) {
         for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+            acc[l] += x[l] * y[l];
         }
-    }
-    let mut tail = 0f32;
-    for i in chunks * 8..a.len() {
-        tail += a[i] * b[i];
     }
     acc.iter().sum::<f32>() + tail
 }
