@@ -239,6 +239,37 @@ async fn item_map_hovers_opens_why_pans_zooms_and_flies() {
     .await
     .unwrap();
 
+    // From the keyboard: a search hit's "why?" opens that item's panel without the map.
+    let other = (top + 2) % w.meta.n_items as u32;
+    let search = b
+        .client()
+        .find(fantoccini::Locator::Css("[data-testid=map-search]"))
+        .await
+        .unwrap();
+    search.clear().await.unwrap();
+    search.send_keys(&format!("#{other}")).await.unwrap();
+    b.wait_until("the new hit", DEFAULT_TIMEOUT, async || {
+        let hits = b
+            .attrs("[data-testid=map-search-why]", "data-item-id")
+            .await?;
+        Ok((hits.first().cloned().flatten() == Some(other.to_string())).then_some(()))
+    })
+    .await
+    .unwrap();
+    b.click("map-search-why").await.unwrap();
+    b.wait_until(
+        "the why panel from the search",
+        DEFAULT_TIMEOUT,
+        async || {
+            Ok(
+                (b.attr("why", "data-item-id").await.ok().flatten() == Some(other.to_string()))
+                    .then_some(()),
+            )
+        },
+    )
+    .await
+    .unwrap();
+
     // The personalised space, coloured by dominant modality; the address follows.
     choose(&b, "map-space", "personal").await;
     choose(&b, "map-color", "dominant").await;

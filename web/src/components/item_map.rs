@@ -482,10 +482,12 @@ impl Component for ItemMap {
                             let info = &w.catalogue[item as usize];
                             html! {
                                 <li><button type="button" class="button ghost" data-testid="map-search-hit" data-item-id={item.to_string()}
-                                    onclick={link.callback(move |_| Msg::Fly(item))}>
+                                    title="show it on the map" onclick={link.callback(move |_| Msg::Fly(item))}>
                                     { format!("#{item} {}", info.title) }
                                     if !info.category.is_empty() { <span class="muted">{ format!(" · {}", info.category) }</span> }
-                                </button></li>
+                                </button>
+                                <button type="button" class="button ghost" data-testid="map-search-why" data-item-id={item.to_string()}
+                                    aria-label={format!("why #{item}?")} onclick={dispatch.reform(move |_| AppMsg::Select(item))}>{ "why?" }</button></li>
                             }
                         }) }
                     </ul>
