@@ -24,6 +24,11 @@ fn unit_rows(table: &[f32], d: usize) -> Vec<f32> {
     out
 }
 
+/// Gradient steps of the t-SNE. 1,000 (the usual default) leaves a 7,050-item catalogue
+/// unconverged: on `baby` the interaction map's trustworthiness@10 was 0.80 at 1,000 steps
+/// and 0.91 at 3,000 (visual 0.987 → 0.994; perplexity 10–50 and θ = 0.2 moved it by ≤ 0.02).
+const TSNE_EPOCHS: usize = 3000;
+
 /// t-SNE of the `n × d` table `table` to `n × 2`, perplexity 30 (capped for tiny tables).
 pub fn tsne_map(table: &[f32], d: usize, seed: u64) -> Vec<f32> {
     let n = table.len() / d.max(1);
@@ -38,7 +43,7 @@ pub fn tsne_map(table: &[f32], d: usize, seed: u64) -> Vec<f32> {
     let perplexity = 30f32.min((n as f32 - 1.0) / 3.0);
     bhtsne::tSNE::<f32, &[f32], 2>::new(&rows)
         .perplexity(perplexity)
-        .epochs(1000)
+        .epochs(TSNE_EPOCHS)
         .initial_embedding(start)
         .barnes_hut(0.5, |a, b| {
             a.iter()
