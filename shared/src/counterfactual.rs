@@ -84,6 +84,13 @@ pub struct Affinities<'w> {
     values: Vec<f32>,
 }
 
+/// Whether per-modality quantities (counterfactual ranks, dropping a modality, the item
+/// map's dominant modality and personalised space) are defined for `fusion`: attention and
+/// mean fusion score as a sum over modalities; max and fc do not.
+pub fn fusion_supported(fusion: FusionKind) -> bool {
+    matches!(fusion, FusionKind::Attention | FusionKind::Mean)
+}
+
 impl<'w> Affinities<'w> {
     pub fn new(weights: &'w ModelWeights, user: &[f32]) -> Result<Self, CounterfactualError> {
         let (m, d, n) = (
@@ -91,9 +98,8 @@ impl<'w> Affinities<'w> {
             weights.meta.d,
             weights.meta.n_items,
         );
-        match weights.meta.fusion {
-            FusionKind::Attention | FusionKind::Mean => {}
-            other => return Err(CounterfactualError::Fusion(other)),
+        if !fusion_supported(weights.meta.fusion) {
+            return Err(CounterfactualError::Fusion(weights.meta.fusion));
         }
         if m > 32 {
             return Err(CounterfactualError::TooManyModalities);

@@ -12,8 +12,8 @@
 //!   principal axis of the `pᵢ` orthogonal to `u` (how the items differ in ways the score
 //!   does not see).
 
-use crate::counterfactual::{Affinities, CounterfactualError, all_modalities};
-use crate::scorer::modality_attention;
+use crate::counterfactual::{Affinities, CounterfactualError};
+use crate::scorer::{dot, modality_attention};
 use crate::weights::{FusionKind, ModelWeights};
 
 /// The name of the personalised space in the selector and in the URL (`map=personal`).
@@ -80,10 +80,6 @@ pub fn dominant_modality(
     user: &[f32],
 ) -> Result<Vec<u8>, CounterfactualError> {
     fused(weights, user).map(|(_, dominant)| dominant)
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn normalise(v: &mut [f32]) -> bool {
@@ -169,15 +165,6 @@ pub fn personal_map(
         .flat_map(|row| [dot(row, &u_hat), dot(row, &axis)])
         .collect();
     Ok((xy, dominant))
-}
-
-/// Whether counterfactual-style per-modality quantities (dominant modality, the
-/// personalised space) are defined for this file's fusion.
-pub fn per_modality_defined(weights: &ModelWeights) -> bool {
-    matches!(
-        weights.meta.fusion,
-        FusionKind::Attention | FusionKind::Mean
-    ) && all_modalities(weights.meta.modalities.len()) != 0
 }
 
 /// Maps map coordinates to screen pixels: `screen = (map − centre) · scale + half size`,

@@ -51,7 +51,7 @@ pub fn attention_score(affinities: &[f32], scale: f32) -> f32 {
     weighted / total
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 

@@ -89,7 +89,7 @@ fn dominant_modality_is_the_largest_contribution_of_the_scorer() {
 fn max_fusion_has_no_personal_space() {
     let mut w = model();
     w.meta.fusion = FusionKind::Max;
-    assert!(!per_modality_defined(&w));
+    assert!(!crate::counterfactual::fusion_supported(w.meta.fusion));
     assert!(personal_map(&w, &w.user_embedding[..w.meta.d]).is_err());
 }
 

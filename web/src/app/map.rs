@@ -106,7 +106,7 @@ impl App {
     ) -> Result<MapPoints, String> {
         let user = self.query_vector(query).map(|(u, _)| u);
         let per_modality = |what: &str| -> Result<(), String> {
-            if item_map::per_modality_defined(w) {
+            if super::view::counterfactuals_defined(w) {
                 Ok(())
             } else {
                 Err(format!(

@@ -14,10 +14,7 @@ use crate::state::{BenchState, CompareState, Engine, GpuState, Mode, ModelContex
 
 /// Counterfactual ranks (and dropping a modality) are defined for attention and mean fusion.
 pub(super) fn counterfactuals_defined(w: &mario_shared::ModelWeights) -> bool {
-    matches!(
-        w.meta.fusion,
-        mario_shared::FusionKind::Attention | mario_shared::FusionKind::Mean
-    )
+    mario_shared::counterfactual::fusion_supported(w.meta.fusion)
 }
 
 impl App {
