@@ -54,16 +54,18 @@ impl Mario {
         let fused = self.sparse
             && self.config.fusion == FusionKind::Attention
             && emb.items.len() <= sparse::MAX_FUSED_MODALITIES;
-        let score = |ids: &Tensor<1, Int>, u: Tensor<2>| -> Tensor<1> {
+        let score = |items: Vec<Tensor<2>>, u: Tensor<2>| -> Tensor<1> {
             if fused {
                 // One pass with its own backward instead of ~15 tensor ops each way.
-                sparse::attention_scores(u, Tensor::stack(gather(ids), 1))
+                sparse::attention_scores(u, Tensor::stack(items, 1))
             } else {
-                fuse_and_score(u, gather(ids), self.config.fusion, fc.clone()).0
+                fuse_and_score(u, items, self.config.fusion, fc.clone()).0
             }
         };
-        let pos_score = score(&pos_ids, u.clone());
-        let neg_score = score(&neg_ids, u.clone());
+        // Every modality's vectors of the batch's items, gathered once (scores and L2).
+        let (pos_items, neg_items) = (gather(&pos_ids), gather(&neg_ids));
+        let pos_score = score(pos_items.clone(), u.clone());
+        let neg_score = score(neg_items.clone(), u.clone());
         // Eq. 9: BPR, as a batch mean.
         let bpr = activation::log_sigmoid(pos_score - neg_score).mean().neg();
         // L2 on the batch's ego embeddings, or on the final ones the score is made of.
@@ -75,9 +77,9 @@ impl Mario {
                     + squares(items.clone().select(0, pos_ids.clone()))
                     + squares(items.clone().select(0, neg_ids.clone()))
             }
-            L2Target::Final => gather(&pos_ids)
+            L2Target::Final => pos_items
                 .into_iter()
-                .chain(gather(&neg_ids))
+                .chain(neg_items)
                 .fold(squares(u), |acc, t| acc + squares(t)),
         };
         let l2 = l2_sum * (self.config.reg as f32 / (2.0 * b as f32));
