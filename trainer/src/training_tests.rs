@@ -321,13 +321,14 @@ fn demo_quality_recovery_quantisation_and_scorer_agreement() {
     // (issue bar: trustworthiness at k = 10 ≥ 0.85 on demo), and the maps survive the file.
     let maps = crate::map::item_maps(&weights, 7);
     assert_eq!(maps.len(), 3);
-    for ((name, xy), table) in maps.iter().zip(&weights.item_embedding) {
-        let t = crate::map::trustworthiness(table, weights.meta.d, xy, 10);
+    let mut with_maps = weights.clone();
+    with_maps.maps = maps.clone();
+    let quality = crate::map::map_quality(&with_maps);
+    assert_eq!(quality.len(), 3, "one figure per map");
+    for (name, t) in quality {
         eprintln!("map.{name}: trustworthiness@10 {t:.3}");
         assert!(t >= 0.85, "map.{name}: trustworthiness {t}");
     }
-    let mut with_maps = weights.clone();
-    with_maps.maps = maps.clone();
     let back = ModelWeights::from_bytes(&with_maps.to_bytes().unwrap()).unwrap();
     assert_eq!(back.maps, maps);
 
