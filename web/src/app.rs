@@ -288,10 +288,7 @@ impl Component for App {
                 }
                 self.scoring = false;
                 match result {
-                    Ok(scored) => {
-                        self.first_scored_ms.get_or_insert_with(load::now_ms);
-                        self.result = Some(Shared::new(scored))
-                    }
+                    Ok(scored) => self.show_result(scored),
                     Err(e) => self.fall_back(ctx, &e),
                 }
             }

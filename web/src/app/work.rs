@@ -55,6 +55,12 @@ impl App {
         self.folded = Some((v, now_ms() - t));
     }
 
+    /// Shows a scored list (from either engine), noting when the page's first one came.
+    pub(super) fn show_result(&mut self, scored: Scored) {
+        self.first_scored_ms.get_or_insert_with(now_ms);
+        self.result = Some(Shared::new(scored));
+    }
+
     pub(super) fn request_score(&mut self, ctx: &Context<Self>) {
         self.score_compare();
         let Some(model) = &self.model else { return };
@@ -84,15 +90,14 @@ impl App {
                     (masked, Some(full.iter().map(|r| r.item).collect()))
                 };
                 let ms = now_ms() - t;
-                self.first_scored_ms.get_or_insert_with(now_ms);
-                self.result = Some(Shared::new(Scored {
+                self.show_result(Scored {
                     query,
                     recs,
                     ms,
                     backend: "cpu",
                     dropped,
                     baseline,
-                }));
+                });
                 self.scoring = false;
             }
             Engine::Gpu(gpu) => {
