@@ -249,20 +249,18 @@ pub async fn run(
                 );
             }
         }
-        rows.push(BenchRow {
-            task: SCORE_TASK,
-            model: name,
-            items: w.meta.n_items,
-            backend: "webgpu",
-            median_ms: median(&gpu_times),
-            min_ms: gpu_times.iter().copied().fold(f64::INFINITY, f64::min),
-            runs: RUNS,
-            note: format!(
+        rows.push(BenchRow::timed(
+            SCORE_TASK,
+            name,
+            w.meta.n_items,
+            "webgpu",
+            &gpu_times,
+            format!(
                 "upload + warm-up pass {} ms, {} chunk(s); {agree}",
                 ms(upload_ms),
                 model.chunk_count()
             ),
-        });
+        ));
     }
     status.emit("done".into());
     Ok(rows)
