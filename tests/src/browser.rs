@@ -391,6 +391,16 @@ impl Browser {
         Ok(path)
     }
 
+    /// Scroll the element with DOM id `element_id` into view, then [`Browser::screenshot`].
+    pub async fn screenshot_at(&self, element_id: &str, name: &str) -> Result<PathBuf> {
+        self.js(
+            "document.getElementById(arguments[0]).scrollIntoView(); return true;",
+            vec![json!(element_id)],
+        )
+        .await?;
+        self.screenshot(name).await
+    }
+
     /// Everything the page logged to the console so far (`LEVEL message` lines).
     pub async fn console(&self) -> Result<Vec<String>> {
         let v = self.client().issue_cmd(GetBrowserLog).await?;

@@ -596,11 +596,7 @@ async fn compare_shows_both_lists_and_refuses_another_dataset() {
             .unwrap_or_default();
         assert_eq!(rb.clone().unwrap_or_default(), want, "item {id}");
     }
-    br.client()
-        .execute("document.getElementById('cmp-h').scrollIntoView();", vec![])
-        .await
-        .unwrap();
-    br.screenshot("compare").await.unwrap();
+    br.screenshot_at("cmp-h", "compare").await.unwrap();
 
     br.open(
         "/",

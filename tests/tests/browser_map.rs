@@ -28,6 +28,16 @@ async fn mouse(b: &Browser, kind: &str, (x, y): (f64, f64), dy: f64) {
     .unwrap();
 }
 
+/// Waits until the why panel shows `item` (`what` names the wait in a timeout).
+async fn wait_for_why(b: &Browser, item: u32, what: &str) {
+    b.wait_until(what, DEFAULT_TIMEOUT, async || {
+        let shown = b.attr("why", "data-item-id").await.ok().flatten();
+        Ok((shown == Some(item.to_string())).then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
 /// Sets a `<select>` (by test id) to `value` and fires its `change` event.
 async fn choose(b: &Browser, testid: &str, value: &str) {
     b.js(
@@ -121,18 +131,7 @@ async fn item_map_hovers_opens_why_pans_zooms_and_flies() {
     assert!(b.text("map-hover").await.unwrap().contains("rank 1"));
     mouse(&b, "mousedown", at, 0.0).await;
     mouse(&b, "mouseup", at, 0.0).await;
-    b.wait_until(
-        "the why panel of the clicked point",
-        DEFAULT_TIMEOUT,
-        async || {
-            Ok(
-                (b.attr("why", "data-item-id").await.ok().flatten() == Some(top.to_string()))
-                    .then_some(()),
-            )
-        },
-    )
-    .await
-    .unwrap();
+    wait_for_why(&b, top, "the why panel of the clicked point").await;
 
     // A drag pans and selects nothing; + and the wheel zoom about their point.
     let before = b.attr("map-canvas", "data-view").await.unwrap().unwrap();
@@ -217,27 +216,10 @@ async fn item_map_hovers_opens_why_pans_zooms_and_flies() {
         b.attr("map-hover", "data-item-id").await.unwrap(),
         Some(target.to_string())
     );
-    b.js(
-        "document.getElementById('map-h').scrollIntoView(); return true;",
-        vec![],
-    )
-    .await
-    .unwrap();
-    b.screenshot("item-map").await.unwrap();
+    b.screenshot_at("map-h", "item-map").await.unwrap();
     mouse(&b, "mousedown", (cx, cy), 0.0).await;
     mouse(&b, "mouseup", (cx, cy), 0.0).await;
-    b.wait_until(
-        "the why panel of the found item",
-        DEFAULT_TIMEOUT,
-        async || {
-            Ok(
-                (b.attr("why", "data-item-id").await.ok().flatten() == Some(target.to_string()))
-                    .then_some(()),
-            )
-        },
-    )
-    .await
-    .unwrap();
+    wait_for_why(&b, target, "the why panel of the found item").await;
 
     // From the keyboard: a search hit's "why?" opens that item's panel without the map.
     let other = (top + 2) % w.meta.n_items as u32;
@@ -257,18 +239,7 @@ async fn item_map_hovers_opens_why_pans_zooms_and_flies() {
     .await
     .unwrap();
     b.click("map-search-why").await.unwrap();
-    b.wait_until(
-        "the why panel from the search",
-        DEFAULT_TIMEOUT,
-        async || {
-            Ok(
-                (b.attr("why", "data-item-id").await.ok().flatten() == Some(other.to_string()))
-                    .then_some(()),
-            )
-        },
-    )
-    .await
-    .unwrap();
+    wait_for_why(&b, other, "the why panel from the search").await;
 
     // The personalised space, coloured by dominant modality; the address follows.
     choose(&b, "map-space", "personal").await;
@@ -297,13 +268,7 @@ async fn item_map_hovers_opens_why_pans_zooms_and_flies() {
         url.contains("map=personal") && url.contains("mapcolor=dominant"),
         "{url}"
     );
-    b.js(
-        "document.getElementById('map-h').scrollIntoView(); return true;",
-        vec![],
-    )
-    .await
-    .unwrap();
-    b.screenshot("item-map-personal").await.unwrap();
+    b.screenshot_at("map-h", "item-map-personal").await.unwrap();
 
     // A file without stored maps: the note, and the personalised space by default.
     b.open(
