@@ -8,22 +8,21 @@
 use mario_shared::modality_attention;
 use rayon::prelude::*;
 
+use super::simd::{self, RowKernel, weighted_rows};
+
 /// Rows per rayon task: small rows (d = 64) are too cheap to schedule one by one.
 const ROWS_PER_TASK: usize = 64;
 
-/// Calls `f(r, row)` for every `width`-wide row `r` of `out`, in parallel over
-/// blocks of [`ROWS_PER_TASK`] rows; each row is written by one call only.
-fn for_each_row(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+/// Calls `kernel.row(r, row)` for every `width`-wide row `r` of `out`, in parallel over
+/// blocks of [`ROWS_PER_TASK`] rows (each compiled for the CPU's widest vectors,
+/// [`simd::run`]); each row is written by one call only.
+fn for_each_row(out: &mut [f32], width: usize, kernel: &impl RowKernel) {
     if width == 0 {
         return;
     }
     out.par_chunks_mut(width * ROWS_PER_TASK)
         .enumerate()
-        .for_each(|(task, block)| {
-            for (offset, row) in block.chunks_exact_mut(width).enumerate() {
-                f(task * ROWS_PER_TASK + offset, row);
-            }
-        });
+        .for_each(|(task, block)| simd::rows(block, width, task * ROWS_PER_TASK, kernel));
 }
 
 #[inline]
@@ -115,12 +114,7 @@ impl Csr {
     pub fn matmul(&self, x: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(x.len(), self.n_cols * d, "spmm: x is not n_cols × d");
         let mut out = vec![0f32; self.n_rows * d];
-        for_each_row(&mut out, d, |r, row| {
-            for e in self.row_ptr[r]..self.row_ptr[r + 1] {
-                let c = self.cols[e] as usize;
-                axpy(row, self.vals[e], &x[c * d..(c + 1) * d]);
-            }
-        });
+        for_each_row(&mut out, d, &SpmmRows { a: self, x });
         out
     }
 }
@@ -172,15 +166,8 @@ impl FanIndex {
     pub fn weighted_sum(&self, x: &[f32], w: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(x.len(), self.n_src * d);
         assert_eq!(w.len(), self.n_rows * self.fan);
-        let fan = self.fan;
         let mut out = vec![0f32; self.n_rows * d];
-        for_each_row(&mut out, d, |i, row| {
-            let edges = i * fan..(i + 1) * fan;
-            for (&s, &we) in self.ids[edges.clone()].iter().zip(&w[edges]) {
-                let s = s as usize;
-                axpy(row, we, &x[s * d..(s + 1) * d]);
-            }
-        });
+        for_each_row(&mut out, d, &FanSumRows { index: self, x, w });
         out
     }
 
@@ -188,14 +175,8 @@ impl FanIndex {
     /// `gx[s] = Σ_{(i, j): ids[i, j] = s} w[i, j] · g[i]`, `n_src × d`.
     pub fn weighted_sum_grad_x(&self, g: &[f32], w: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(g.len(), self.n_rows * d);
-        let fan = self.fan.max(1);
         let mut out = vec![0f32; self.n_src * d];
-        for_each_row(&mut out, d, |s, row| {
-            for &e in &self.rev_edges[self.rev_ptr[s]..self.rev_ptr[s + 1]] {
-                let i = e as usize / fan;
-                axpy(row, w[e as usize], &g[i * d..(i + 1) * d]);
-            }
-        });
+        for_each_row(&mut out, d, &FanSumGradRows { index: self, g, w });
         out
     }
 
@@ -208,15 +189,17 @@ impl FanIndex {
     pub fn pair_dots(&self, a: &[f32], b: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(a.len(), self.n_rows * d);
         assert_eq!(b.len(), self.n_src * d);
-        let fan = self.fan;
-        let mut out = vec![0f32; self.n_rows * fan];
-        for_each_row(&mut out, fan, |i, row| {
-            let ai = &a[i * d..(i + 1) * d];
-            for (j, o) in row.iter_mut().enumerate() {
-                let s = self.ids[i * fan + j] as usize;
-                *o = dot(ai, &b[s * d..(s + 1) * d]);
-            }
-        });
+        let mut out = vec![0f32; self.n_rows * self.fan];
+        for_each_row(
+            &mut out,
+            self.fan,
+            &PairDotRows {
+                index: self,
+                a,
+                b,
+                d,
+            },
+        );
         out
     }
 
@@ -226,20 +209,102 @@ impl FanIndex {
     pub fn self_dots_grad(&self, g: &[f32], a: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(self.n_rows, self.n_src, "self dots need a square index");
         assert_eq!(g.len(), self.n_rows * self.fan);
-        let fan = self.fan.max(1);
         let mut out = vec![0f32; self.n_rows * d];
-        for_each_row(&mut out, d, |t, row| {
-            let edges = t * self.fan..(t + 1) * self.fan;
-            for (&s, &ge) in self.ids[edges.clone()].iter().zip(&g[edges]) {
-                let s = s as usize;
-                axpy(row, ge, &a[s * d..(s + 1) * d]);
-            }
-            for &e in &self.rev_edges[self.rev_ptr[t]..self.rev_ptr[t + 1]] {
-                let i = e as usize / fan;
-                axpy(row, g[e as usize], &a[i * d..(i + 1) * d]);
-            }
-        });
+        for_each_row(&mut out, d, &SelfDotsGradRows { index: self, g, a });
         out
+    }
+}
+
+/// Row `r` of `A·x`: `Σₑ A[r, cₑ] · x[cₑ]`.
+struct SpmmRows<'a> {
+    a: &'a Csr,
+    x: &'a [f32],
+}
+
+impl RowKernel for SpmmRows<'_> {
+    #[inline(always)]
+    fn row(&self, r: usize, out: &mut [f32]) {
+        let edges = self.a.row_ptr[r]..self.a.row_ptr[r + 1];
+        let terms = self.a.vals[edges.clone()].iter().zip(&self.a.cols[edges]);
+        weighted_rows(out, self.x, terms.map(|(&v, &c)| (v, c as usize)));
+    }
+}
+
+/// Row `i` of [`FanIndex::weighted_sum`].
+struct FanSumRows<'a> {
+    index: &'a FanIndex,
+    x: &'a [f32],
+    w: &'a [f32],
+}
+
+impl RowKernel for FanSumRows<'_> {
+    #[inline(always)]
+    fn row(&self, i: usize, out: &mut [f32]) {
+        let edges = i * self.index.fan..(i + 1) * self.index.fan;
+        let terms = self.w[edges.clone()].iter().zip(&self.index.ids[edges]);
+        weighted_rows(out, self.x, terms.map(|(&a, &s)| (a, s as usize)));
+    }
+}
+
+/// Row `s` of [`FanIndex::weighted_sum_grad_x`]: over the edges that gather `s`.
+struct FanSumGradRows<'a> {
+    index: &'a FanIndex,
+    g: &'a [f32],
+    w: &'a [f32],
+}
+
+impl RowKernel for FanSumGradRows<'_> {
+    #[inline(always)]
+    fn row(&self, s: usize, out: &mut [f32]) {
+        let fan = self.index.fan.max(1);
+        let edges = &self.index.rev_edges[self.index.rev_ptr[s]..self.index.rev_ptr[s + 1]];
+        let terms = edges
+            .iter()
+            .map(|&e| (self.w[e as usize], e as usize / fan));
+        weighted_rows(out, self.g, terms);
+    }
+}
+
+/// Row `i` of [`FanIndex::pair_dots`]: `fan` dot products of `d`-wide rows.
+struct PairDotRows<'a> {
+    index: &'a FanIndex,
+    a: &'a [f32],
+    b: &'a [f32],
+    d: usize,
+}
+
+impl RowKernel for PairDotRows<'_> {
+    #[inline(always)]
+    fn row(&self, i: usize, out: &mut [f32]) {
+        let (d, fan) = (self.d, self.index.fan);
+        let ai = &self.a[i * d..(i + 1) * d];
+        for (o, &s) in out.iter_mut().zip(&self.index.ids[i * fan..(i + 1) * fan]) {
+            let s = s as usize;
+            *o = dot(ai, &self.b[s * d..(s + 1) * d]);
+        }
+    }
+}
+
+/// Row `t` of [`FanIndex::self_dots_grad`]: its own neighbours first, then the rows
+/// that have it as a neighbour.
+struct SelfDotsGradRows<'a> {
+    index: &'a FanIndex,
+    g: &'a [f32],
+    a: &'a [f32],
+}
+
+impl RowKernel for SelfDotsGradRows<'_> {
+    #[inline(always)]
+    fn row(&self, t: usize, out: &mut [f32]) {
+        let index = self.index;
+        let fan = index.fan.max(1);
+        let edges = t * index.fan..(t + 1) * index.fan;
+        let forward = self.g[edges.clone()].iter().zip(&index.ids[edges]);
+        let reverse = index.rev_edges[index.rev_ptr[t]..index.rev_ptr[t + 1]].iter();
+        let terms = forward
+            .map(|(&ge, &s)| (ge, s as usize))
+            .chain(reverse.map(|&e| (self.g[e as usize], e as usize / fan)));
+        weighted_rows(out, self.a, terms);
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod kernels;
 mod ops;
+mod simd;
 #[cfg(test)]
 mod tests;
 
