@@ -246,10 +246,12 @@ impl<'a> RankingModel<'a> {
     }
 }
 
-/// `out[i, j] = a[i]·b[j]` for row-major `a` `[m, k]`, `b` `[n, k]`, `out` `[m, n]`.
+/// `out[i, j] = a[i]·b[j]` for row-major `a` `[m, k]`, `b` `[n, k]`, `out` `[m, n]`,
+/// on the calling thread (callers parallelise over tiles). Also the trainer's tiled
+/// decoder product.
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(unsafe_code)]
-fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
+pub fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
     if m == 0 || n == 0 {
         return;
@@ -288,7 +290,7 @@ fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32
 
 /// `out[i, j] = a[i]·b[j]` (plain loops: wasm32 has no `gemm`).
 #[cfg(target_arch = "wasm32")]
-fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
+pub fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
     for i in 0..m {
         let ai = &a[i * k..(i + 1) * k];
         for j in 0..n {

@@ -369,6 +369,10 @@ pub fn attention_scores_grad(
     (gu, gv)
 }
 
+/// Decoded rows per task of [`MpRows::decode_loss`]: 64 rows of a 4096-d modality
+/// are 1 MiB, about one core's L2.
+const MP_TILE: usize = 64;
+
 /// The rows of one batch's modality-preservation loss (Eq. 10): the distinct items,
 /// how often each was drawn, and the number of draws (2B). One value serves every
 /// modality: the loss is normalised by `draws · dₘ`.
@@ -398,31 +402,83 @@ impl MpRows {
         let row_errors: Vec<f64> = signs
             .par_chunks_mut(dm.max(1))
             .enumerate()
-            .map(|(i, sign_row)| {
-                let t = self.ids[i] as usize;
-                let target_row = &target[t * dm..(t + 1) * dm];
-                let mut err = 0f32;
-                for ((s, &x), &y) in sign_row
-                    .iter_mut()
-                    .zip(&dec[i * dm..(i + 1) * dm])
-                    .zip(target_row)
-                {
-                    let diff = x - y;
-                    err += diff.abs();
-                    *s = if diff > 0.0 {
-                        1
-                    } else if diff < 0.0 {
-                        -1
-                    } else {
-                        0
-                    };
-                }
-                f64::from(err) * f64::from(self.weights[i])
+            .map(|(i, sign_row)| self.row_error(i, &dec[i * dm..(i + 1) * dm], target, sign_row))
+            .collect();
+        (self.total(&row_errors, dm), signs)
+    }
+
+    /// [`Self::loss`] of the rows `code · decoder` (`code` `[n, d]`, `decoder_t` the
+    /// decoder transposed, `[dₘ, d]`), decoded [`MP_TILE`] rows at a time and compared
+    /// at once: the `[n, dₘ]` decoded matrix is never stored (at baby's shape it is
+    /// 36 MB a step, and writing it cost more than the product).
+    pub fn decode_loss(
+        &self,
+        code: &[f32],
+        decoder_t: &[f32],
+        target: &[f32],
+        d: usize,
+        dm: usize,
+    ) -> (f64, Vec<i8>) {
+        let n = self.ids.len();
+        assert_eq!(code.len(), n * d, "mp: code is not n × d");
+        assert_eq!(decoder_t.len(), dm * d, "mp: decoder is not d × dm");
+        let mut signs = vec![0i8; n * dm];
+        if dm == 0 {
+            return (0.0, signs);
+        }
+        let row_errors: Vec<f64> = signs
+            .par_chunks_mut(MP_TILE * dm)
+            .enumerate()
+            .flat_map_iter(|(tile, sign_tile)| {
+                let first = tile * MP_TILE;
+                let rows = sign_tile.len() / dm;
+                let mut decoded = vec![0f32; rows * dm];
+                mario_shared::ranking::matmul_abt(
+                    &code[first * d..(first + rows) * d],
+                    decoder_t,
+                    rows,
+                    dm,
+                    d,
+                    &mut decoded,
+                );
+                decoded
+                    .chunks_exact(dm)
+                    .zip(sign_tile.chunks_exact_mut(dm))
+                    .enumerate()
+                    .map(|(r, (dec_row, sign_row))| {
+                        self.row_error(first + r, dec_row, target, sign_row)
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
-        // Summed in row order: independent of the thread count.
-        let total: f64 = row_errors.iter().sum();
-        (total * f64::from(self.scale(dm)), signs)
+        (self.total(&row_errors, dm), signs)
+    }
+
+    /// `wᵢ Σₑ |dec[e] − target[idsᵢ, e]|` for batch row `i`, writing the signs of the
+    /// differences into `sign_row`.
+    fn row_error(&self, i: usize, dec_row: &[f32], target: &[f32], sign_row: &mut [i8]) -> f64 {
+        let dm = dec_row.len();
+        let t = self.ids[i] as usize;
+        let target_row = &target[t * dm..(t + 1) * dm];
+        let mut err = 0f32;
+        for ((s, &x), &y) in sign_row.iter_mut().zip(dec_row).zip(target_row) {
+            let diff = x - y;
+            err += diff.abs();
+            *s = if diff > 0.0 {
+                1
+            } else if diff < 0.0 {
+                -1
+            } else {
+                0
+            };
+        }
+        f64::from(err) * f64::from(self.weights[i])
+    }
+
+    /// The loss from the weighted row errors, summed in row order: independent of the
+    /// thread count.
+    fn total(&self, row_errors: &[f64], dm: usize) -> f64 {
+        row_errors.iter().sum::<f64>() * f64::from(self.scale(dm))
     }
 
     /// `∂L/∂dec[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)`.

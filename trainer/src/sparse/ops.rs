@@ -161,10 +161,11 @@ fn mp_forward(
     rows: &MpRows,
 ) -> (FloatTensor<Flex>, Vec<i8>) {
     let device = code.device();
-    let decoded = Flex::float_matmul(code, decoder);
-    let (shape, dec) = host(&decoded);
+    let (shape, code_values) = host(&code);
+    let decoder_t = Flex::float_transpose(decoder);
+    let (dt_shape, dt) = host(&decoder_t);
     let (_, tgt) = host(target);
-    let (loss, signs) = rows.loss(&dec, &tgt, shape[1]);
+    let (loss, signs) = rows.decode_loss(&code_values, &dt, &tgt, shape[1], dt_shape[0]);
     let out = Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device);
     (out, signs)
 }

@@ -187,14 +187,16 @@ fn attention_scores_match_fuse_and_score_values_and_gradients() {
 #[test]
 fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    let (n_items, d, dm) = (40, 6, 11);
-    let ids: Vec<u32> = vec![0, 3, 4, 9, 17, 39];
-    let weights: Vec<f32> = vec![1.0, 2.0, 1.0, 3.0, 1.0, 2.0];
-    let scale = 1.0 / (20 * dm) as f32;
+    // 150 distinct rows: two full decode tiles and a ragged third.
+    let (n_items, d, dm) = (200, 6, 11);
+    let ids: Vec<u32> = (0..150).map(|i| (i * 13) % n_items as u32).collect();
+    let weights: Vec<f32> = (0..150).map(|i| (i % 3 + 1) as f32).collect();
+    let draws = weights.iter().sum::<f32>() as usize;
+    let scale = 1.0 / (draws * dm) as f32;
     let rows = Arc::new(MpRows {
         ids: ids.clone(),
         weights: weights.clone(),
-        draws: 20,
+        draws,
     });
     let device = Device::flex().autodiff();
     let target = float_tensor(
