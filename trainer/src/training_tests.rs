@@ -82,7 +82,7 @@ fn test_recall(summary: &RunSummary) -> f64 {
 }
 
 #[test]
-fn resume_continues_exactly() {
+fn resume_continues_exactly_and_extends_by_epochs() {
     let config = TrainConfig {
         epochs: 4,
         patience: 100,
@@ -151,6 +151,33 @@ fn resume_continues_exactly() {
     ] {
         assert!(whole.path().join(name).exists(), "{name} written");
     }
+
+    // A finished 2-epoch run resumed with a budget of 4 epochs is the 4-epoch run.
+    let short = tempfile::tempdir().unwrap();
+    let two = TrainConfig {
+        epochs: 2,
+        ..config.clone()
+    };
+    train(&demo().dataset, &two, &backend, short.path(), &quiet).unwrap();
+    let c = train(&demo().dataset, &config, &backend, short.path(), &resumed).unwrap();
+    assert_eq!(c.metrics["epochs_run"], 4);
+    assert_eq!(a.metrics["valid"], c.metrics["valid"]);
+    assert_eq!(
+        strip_time(history(whole.path())),
+        strip_time(history(short.path()))
+    );
+    // Any other change is refused.
+    let other = TrainConfig {
+        lr: config.lr * 2.0,
+        ..config.clone()
+    };
+    let refused = train(&demo().dataset, &other, &backend, short.path(), &resumed);
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("configuration differs")
+    );
 }
 
 #[test]

@@ -16,7 +16,8 @@ pub struct TrainArgs {
     /// Run directory to write.
     #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     pub out: Option<PathBuf>,
-    /// Continue the run in RUN_DIR from its last checkpoint (same data, config and backend).
+    /// Continue the run in RUN_DIR from its last checkpoint (same data, config and
+    /// backend); with `--epochs N`, up to N epochs (e.g. to extend a finished run).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["data", "out", "config"])]
     pub resume: Option<PathBuf>,
     /// TOML file with any of the hyperparameters below.
@@ -183,12 +184,32 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             .map(str::parse)
             .transpose()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // `--epochs N` extends (or shortens) the run; any other setting would make it
+        // a different run.
+        let mut config = inputs.config.clone();
+        args.hyper.apply(&mut config);
+        let extended = TrainConfig {
+            epochs: inputs.config.epochs,
+            ..config.clone()
+        };
+        anyhow::ensure!(
+            extended == inputs.config,
+            "--resume {}: only --epochs may change when resuming (the other settings are the run's own, in run.json); start a new run to change them",
+            run_dir.display()
+        );
+        if config.epochs != inputs.config.epochs {
+            let inputs = RunInputs {
+                config: config.clone(),
+                ..inputs.clone()
+            };
+            crate::io::write_json(&path, &inputs)?;
+        }
         (
             inputs.data,
             format,
             run_dir.clone(),
             inputs.backend,
-            inputs.config,
+            config,
             true,
         )
     } else {

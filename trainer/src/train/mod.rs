@@ -320,12 +320,19 @@ pub fn train(
     if options.resume {
         let loaded = checkpoint::load(&checkpoint_path, &names, device)
             .with_context(|| format!("cannot resume from {}", run_dir.display()))?;
+        // Only the epoch budget may change (`--resume RUN --epochs N` extends a run): it
+        // bounds the loop and nothing else, so the extended run is the longer run.
+        let saved = TrainConfig {
+            epochs: config.epochs,
+            ..loaded.state.config.clone()
+        };
         anyhow::ensure!(
-            loaded.state.config == *config,
+            saved == *config,
             "--resume: the configuration differs from the checkpoint's (see {}/metrics.json); pass the same flags",
             run_dir.display()
         );
         state = loaded.state;
+        state.config = config.clone();
         params = loaded.params;
         best = loaded.best;
         optim.restore(loaded.adam);
