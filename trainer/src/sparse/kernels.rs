@@ -389,28 +389,12 @@ impl MpRows {
         1.0 / (self.draws * dm) as f32
     }
 
-    /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| / (draws · dₘ)` and the signs of the differences
-    /// (all the backward needs), from decoded rows `dec` (`[n, dm]`) and the feature
-    /// table `target` (`[I, dm]`), read in place.
-    pub fn loss(&self, dec: &[f32], target: &[f32], dm: usize) -> (f64, Vec<i8>) {
-        assert_eq!(
-            dec.len(),
-            self.ids.len() * dm,
-            "mp: decoded rows are not n × dm"
-        );
-        let mut signs = vec![0i8; dec.len()];
-        let row_errors: Vec<f64> = signs
-            .par_chunks_mut(dm.max(1))
-            .enumerate()
-            .map(|(i, sign_row)| self.row_error(i, &dec[i * dm..(i + 1) * dm], target, sign_row))
-            .collect();
-        (self.total(&row_errors, dm), signs)
-    }
-
-    /// [`Self::loss`] of the rows `code · decoder` (`code` `[n, d]`, `decoder_t` the
-    /// decoder transposed, `[dₘ, d]`), decoded [`MP_TILE`] rows at a time and compared
-    /// at once: the `[n, dₘ]` decoded matrix is never stored (at baby's shape it is
-    /// 36 MB a step, and writing it cost more than the product).
+    /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| / (draws · dₘ)` and the signs of the
+    /// differences (all the backward needs), for the decoded rows `dec = code · decoder`
+    /// (`code` `[n, d]`, `decoder_t` the decoder transposed, `[dₘ, d]`) and the feature
+    /// table `target` (`[I, dₘ]`, read in place). Rows are decoded [`MP_TILE`] at a time
+    /// and compared at once: the `[n, dₘ]` decoded matrix is never stored (at baby's
+    /// shape it is 36 MB a step, and writing it cost more than the product).
     pub fn decode_loss(
         &self,
         code: &[f32],
