@@ -213,6 +213,16 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Whether `other` is the same run with perhaps another epoch budget: the budget
+    /// bounds the loop and nothing else, so `--resume RUN --epochs N` may change it.
+    pub fn same_run_as(&self, other: &TrainConfig) -> bool {
+        let with_my_budget = TrainConfig {
+            epochs: self.epochs,
+            ..other.clone()
+        };
+        *self == with_my_budget
+    }
+
     /// Reads a TOML file of (a subset of) the fields above.
     pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)

@@ -188,12 +188,8 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         // a different run.
         let mut config = inputs.config.clone();
         args.hyper.apply(&mut config);
-        let extended = TrainConfig {
-            epochs: inputs.config.epochs,
-            ..config.clone()
-        };
         anyhow::ensure!(
-            extended == inputs.config,
+            config.same_run_as(&inputs.config),
             "--resume {}: only --epochs may change when resuming (the other settings are the run's own, in run.json); start a new run to change them",
             run_dir.display()
         );

@@ -320,14 +320,8 @@ pub fn train(
     if options.resume {
         let loaded = checkpoint::load(&checkpoint_path, &names, device)
             .with_context(|| format!("cannot resume from {}", run_dir.display()))?;
-        // Only the epoch budget may change (`--resume RUN --epochs N` extends a run): it
-        // bounds the loop and nothing else, so the extended run is the longer run.
-        let saved = TrainConfig {
-            epochs: config.epochs,
-            ..loaded.state.config.clone()
-        };
         anyhow::ensure!(
-            saved == *config,
+            config.same_run_as(&loaded.state.config),
             "--resume: the configuration differs from the checkpoint's (see {}/metrics.json); pass the same flags",
             run_dir.display()
         );
