@@ -4,6 +4,7 @@
 //! - [`scorer`]: the reference MARIO scorer (paper Eq. 5–7) and explanations; the one
 //!   home of the attention math outside burn.
 //! - [`metrics`]: full-ranking top-K selection and Recall / Precision / NDCG.
+//! - [`matmul`]: dense CPU matrix products over strided views (the one `gemm` caller).
 //! - [`ranking`]: the tiled full-ranking scorer (top-K of many users, no `[B, I, M]` tensor).
 //! - [`counterfactual`]: an item's rank and score without each modality, and with it alone.
 //! - [`item_map`]: the explorer's item map (spaces, the personalised space, view, hit test, search).
@@ -15,6 +16,7 @@ pub mod catalogue;
 pub mod counterfactual;
 pub mod format;
 pub mod item_map;
+pub mod matmul;
 
 pub use catalogue::{ItemInfo, PictureDescriptor};
 pub mod metrics;

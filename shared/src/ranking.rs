@@ -21,6 +21,7 @@
 
 use std::borrow::Cow;
 
+use crate::matmul::matmul_abt;
 use crate::metrics::TopK;
 use crate::scorer::attention_score;
 use crate::weights::{FusionKind, ModelWeights};
@@ -243,60 +244,6 @@ impl<'a> RankingModel<'a> {
             start += nb;
         }
         tops.into_iter().map(TopK::into_sorted).collect()
-    }
-}
-
-/// `out[i, j] = a[i]·b[j]` for row-major `a` `[m, k]`, `b` `[n, k]`, `out` `[m, n]`,
-/// on the calling thread (callers parallelise over tiles). Also the trainer's tiled
-/// decoder product.
-#[cfg(not(target_arch = "wasm32"))]
-#[allow(unsafe_code)]
-pub fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
-    assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        out[..m * n].fill(0.0);
-        return;
-    }
-    // SAFETY: the asserts above bound every index the strides below reach:
-    // out[i·n + j] (i < m, j < n), a[i·k + l] (l < k), b[j·k + l]. `read_dst = false`
-    // means `out` is only written. The three slices are distinct borrows.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-/// `out[i, j] = a[i]·b[j]` (plain loops: wasm32 has no `gemm`).
-#[cfg(target_arch = "wasm32")]
-pub fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, out: &mut [f32]) {
-    for i in 0..m {
-        let ai = &a[i * k..(i + 1) * k];
-        for j in 0..n {
-            let bj = &b[j * k..(j + 1) * k];
-            out[i * n + j] = ai.iter().zip(bj).map(|(x, y)| x * y).sum();
-        }
     }
 }
 

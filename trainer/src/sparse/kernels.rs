@@ -417,7 +417,7 @@ impl MpRows {
                 let first = tile * MP_TILE;
                 let rows = sign_tile.len() / dm;
                 let mut decoded = vec![0f32; rows * dm];
-                mario_shared::ranking::matmul_abt(
+                mario_shared::matmul::matmul_abt(
                     &code[first * d..(first + rows) * d],
                     decoder_t,
                     rows,

@@ -24,6 +24,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
+use mario_shared::matmul::{MatRef, matmul_par};
+
 use super::kernels::{self, Csr, FanIndex, MpRows};
 
 /// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
@@ -61,9 +63,9 @@ pub trait SparseBackend: Backend {
     ) -> FloatTensor<Self>;
     /// `out[i, j] = a[i]·a[ids[i, j]]`: `a` is `[n, d]`, the result `[n, fan]`.
     fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self>;
-    /// Eq. 1, `x·W` for features `x` `[I, dₘ]` and `W` `[dₘ, d]`, whose backward
-    /// forms `∂W = (gᵀ·x)ᵀ`: the features stay the contiguous right-hand operand (about
-    /// 20 % faster on flex than `xᵀ·g` through a transposed view, at baby's shape).
+    /// Eq. 1, `x·W` for features `x` `[I, dₘ]` and `W` `[dₘ, d]`, forward and
+    /// backward (`∂W = xᵀ·g`) through [`matmul_par`]: blocks of rows in parallel, each
+    /// one single-threaded product (at baby's shape 1.2× and 1.8× gemm's own threading).
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Eq. 5–7 fused: `u` `[B, d]`, `v` `[B, M, d]` → scores `[B]`.
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -99,6 +101,14 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 2], like: &FloatTensor<Flex>) ->
     Flex::float_from_data(TensorData::new(values, shape), &like.device())
 }
 
+/// `a·b` as a flex tensor on `like`'s device, through [`matmul_par`] (row blocks in
+/// parallel, the same bits for any thread count).
+fn product(a: MatRef<'_>, b: MatRef<'_>, like: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let mut out = vec![0f32; a.rows() * b.cols()];
+    matmul_par(a, b, &mut out);
+    flex_tensor(out, [a.rows(), b.cols()], like)
+}
+
 impl SparseBackend for Flex {
     fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
         let (shape, values) = host(&x);
@@ -124,7 +134,10 @@ impl SparseBackend for Flex {
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
-        Flex::float_matmul(x, w)
+        let (xs, xv) = host(&x);
+        let (ws, wv) = host(&w);
+        let lhs = MatRef::row_major(&xv, xs[0], xs[1]);
+        product(lhs, MatRef::row_major(&wv, ws[0], ws[1]), &x)
     }
 
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -188,20 +201,25 @@ impl Backward<Flex, 2> for MpLossBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (code, decoder, signs, rows) = ops.state;
         let (_, g) = host(&grad);
-        let [n, dm] = [rows.ids.len(), decoder.shape()[1]];
-        let g_dec = flex_tensor(rows.grad(&signs, g[0], dm), [n, dm], &grad);
+        let (_, dec) = host(&decoder);
+        let (_, cv) = host(&code);
+        let [n, d, dm] = [rows.ids.len(), decoder.shape()[0], decoder.shape()[1]];
+        let g_dec = rows.grad(&signs, g[0], dm);
+        let g_dec = MatRef::row_major(&g_dec, n, dm);
         if let Some(node) = parent_code {
-            let gc = Flex::float_matmul(g_dec.clone(), Flex::float_transpose(decoder));
-            grads.register::<Flex>(node.id, gc);
+            let decoder_t = MatRef::row_major(&dec, d, dm).t();
+            grads.register::<Flex>(node.id, product(g_dec, decoder_t, &grad));
         }
         if let Some(node) = parent_decoder {
-            let gw = Flex::float_matmul(Flex::float_transpose(code), g_dec);
-            grads.register::<Flex>(node.id, gw);
+            // `∂W̃ᵀ = Gᵀ·code`: `dₘ` output rows to split across threads, not `d`.
+            let gw_t = product(g_dec.t(), MatRef::row_major(&cv, n, d), &grad);
+            grads.register::<Flex>(node.id, Flex::float_transpose(gw_t));
         }
     }
 }
 
-/// Backward of the compression: `∂W = (gᵀ·x)ᵀ`, `∂x = g·Wᵀ`.
+/// Backward of the compression: `∂W = xᵀ·g` (the features read in place through a
+/// transposed view), `∂x = g·Wᵀ`.
 #[derive(Debug)]
 struct CompressBackward;
 
@@ -213,13 +231,17 @@ impl Backward<Flex, 2> for CompressBackward {
         let [parent_x, parent_w] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w) = ops.state;
+        let (gs, gv) = host(&grad);
+        let g = MatRef::row_major(&gv, gs[0], gs[1]);
         if let Some(node) = parent_x {
-            let gx = Flex::float_matmul(grad.clone(), Flex::float_transpose(w));
-            grads.register::<Flex>(node.id, gx);
+            let (ws, wv) = host(&w);
+            let w_t = MatRef::row_major(&wv, ws[0], ws[1]).t();
+            grads.register::<Flex>(node.id, product(g, w_t, &grad));
         }
         if let Some(node) = parent_w {
-            let gw = Flex::float_matmul(Flex::float_transpose(grad), x);
-            grads.register::<Flex>(node.id, Flex::float_transpose(gw));
+            let (xs, xv) = host(&x);
+            let x_t = MatRef::row_major(&xv, xs[0], xs[1]).t();
+            grads.register::<Flex>(node.id, product(x_t, g, &grad));
         }
     }
 }
@@ -378,7 +400,7 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let (xp, wp) = (x.into_primitive(), w.into_primitive());
-        let out = Flex::float_matmul(xp.clone(), wp.clone());
+        let out = Flex::compress(xp.clone(), wp.clone());
         record(kind, (xp, wp), out)
     }
 
