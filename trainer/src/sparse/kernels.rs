@@ -8,6 +8,8 @@
 use mario_shared::modality_attention;
 use rayon::prelude::*;
 
+use mario_shared::matmul::{MatRef, matmul};
+
 use super::simd::{self, RowKernel, weighted_rows};
 
 /// Rows per rayon task: small rows (d = 64) are too cheap to schedule one by one.
@@ -373,6 +375,10 @@ pub fn attention_scores_grad(
 /// are 1 MiB, about one core's L2.
 const MP_TILE: usize = 64;
 
+/// Rows per task of [`MpRows::decode_loss_grad`]: enough rows for its `Gᵀ·code`
+/// share to be a real product (k = 256), few enough that a batch has several tasks.
+const MP_CHUNK: usize = 256;
+
 /// The rows of one batch's modality-preservation loss (Eq. 10): the distinct items,
 /// how often each was drawn, and the number of draws (2B). One value serves every
 /// modality: the loss is normalised by `draws · dₘ`.
@@ -443,19 +449,7 @@ impl MpRows {
     fn row_error(&self, i: usize, dec_row: &[f32], target: &[f32], sign_row: &mut [i8]) -> f64 {
         let dm = dec_row.len();
         let t = self.ids[i] as usize;
-        let target_row = &target[t * dm..(t + 1) * dm];
-        let mut err = 0f32;
-        for ((s, &x), &y) in sign_row.iter_mut().zip(dec_row).zip(target_row) {
-            let diff = x - y;
-            err += diff.abs();
-            *s = if diff > 0.0 {
-                1
-            } else if diff < 0.0 {
-                -1
-            } else {
-                0
-            };
-        }
+        let err = simd::abs_diff_signs(dec_row, &target[t * dm..(t + 1) * dm], sign_row);
         f64::from(err) * f64::from(self.weights[i])
     }
 
@@ -465,19 +459,61 @@ impl MpRows {
         row_errors.iter().sum::<f64>() * f64::from(self.scale(dm))
     }
 
-    /// `∂L/∂dec[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)`.
-    pub fn grad(&self, signs: &[i8], g: f32, dm: usize) -> Vec<f32> {
-        let scale = self.scale(dm);
-        let mut out = vec![0f32; signs.len()];
-        out.par_chunks_mut(dm.max(1))
-            .zip(signs.par_chunks(dm.max(1)))
+    /// The backward of [`MpRows::decode_loss`] for the upstream gradient `g`:
+    /// `∂code = G·W̃ᵀ` (`[n, d]`) and `∂W̃ᵀ = Gᵀ·code` (`[dₘ, d]`), where
+    /// `G[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)` is built [`MP_CHUNK`] rows at a
+    /// time and never stored whole (`[n, dₘ]` is 36 MB a step at baby's shape).
+    /// `decoder` is `W̃`, `[d, dₘ]`. The chunks' shares of `∂W̃ᵀ` are added in chunk
+    /// order, so the result does not depend on the thread count.
+    pub fn decode_loss_grad(
+        &self,
+        signs: &[i8],
+        g: f32,
+        code: &[f32],
+        decoder: &[f32],
+        d: usize,
+        dm: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = self.ids.len();
+        assert_eq!(signs.len(), n * dm, "mp: signs are not n × dm");
+        assert_eq!(code.len(), n * d, "mp: code is not n × d");
+        let mut grad_code = vec![0f32; n * d];
+        let mut grad_decoder_t = vec![0f32; dm * d];
+        if n == 0 || dm == 0 || d == 0 {
+            return (grad_code, grad_decoder_t);
+        }
+        let scale = g * self.scale(dm);
+        let decoder_t = MatRef::row_major(decoder, d, dm).t();
+        let shares: Vec<Vec<f32>> = grad_code
+            .par_chunks_mut(MP_CHUNK * d)
             .enumerate()
-            .for_each(|(i, (row, sign_row))| {
-                let w = g * self.weights[i] * scale;
-                for (o, &s) in row.iter_mut().zip(sign_row) {
-                    *o = w * f32::from(s);
+            .map(|(chunk, grad_code_chunk)| {
+                let first = chunk * MP_CHUNK;
+                let rows = grad_code_chunk.len() / d;
+                let mut g_rows = vec![0f32; rows * dm];
+                for (r, (row, sign_row)) in g_rows
+                    .chunks_exact_mut(dm)
+                    .zip(signs[first * dm..(first + rows) * dm].chunks_exact(dm))
+                    .enumerate()
+                {
+                    let w = scale * self.weights[first + r];
+                    for (o, &s) in row.iter_mut().zip(sign_row) {
+                        *o = w * f32::from(s);
+                    }
                 }
-            });
-        out
+                let g_rows = MatRef::row_major(&g_rows, rows, dm);
+                matmul(g_rows, decoder_t, grad_code_chunk);
+                let mut share = vec![0f32; dm * d];
+                let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
+                matmul(g_rows.t(), code_rows, &mut share);
+                share
+            })
+            .collect();
+        for share in &shares {
+            for (o, &v) in grad_decoder_t.iter_mut().zip(share) {
+                *o += v;
+            }
+        }
+        (grad_code, grad_decoder_t)
     }
 }

@@ -183,7 +183,8 @@ fn mp_forward(
     (out, signs)
 }
 
-/// Backward of the fused MP loss: `G = g·sign·w·scale`, `∂code = G·W̃ᵀ`, `∂W̃ = codeᵀ·G`.
+/// Backward of the fused MP loss: `∂code = G·W̃ᵀ`, `∂W̃ = codeᵀ·G` for `G = g·sign·w·scale`
+/// (see [`MpRows::decode_loss_grad`]).
 #[derive(Debug)]
 struct MpLossBackward;
 
@@ -204,15 +205,12 @@ impl Backward<Flex, 2> for MpLossBackward {
         let (_, dec) = host(&decoder);
         let (_, cv) = host(&code);
         let [n, d, dm] = [rows.ids.len(), decoder.shape()[0], decoder.shape()[1]];
-        let g_dec = rows.grad(&signs, g[0], dm);
-        let g_dec = MatRef::row_major(&g_dec, n, dm);
+        let (gc, gw_t) = rows.decode_loss_grad(&signs, g[0], &cv, &dec, d, dm);
         if let Some(node) = parent_code {
-            let decoder_t = MatRef::row_major(&dec, d, dm).t();
-            grads.register::<Flex>(node.id, product(g_dec, decoder_t, &grad));
+            grads.register::<Flex>(node.id, flex_tensor(gc, [n, d], &grad));
         }
         if let Some(node) = parent_decoder {
-            // `∂W̃ᵀ = Gᵀ·code`: `dₘ` output rows to split across threads, not `d`.
-            let gw_t = product(g_dec.t(), MatRef::row_major(&cv, n, d), &grad);
+            let gw_t = flex_tensor(gw_t, [dm, d], &grad);
             grads.register::<Flex>(node.id, Flex::float_transpose(gw_t));
         }
     }

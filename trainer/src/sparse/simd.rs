@@ -1,7 +1,7 @@
 //! Row kernels compiled for the widest vector unit the CPU has (AVX-512, else AVX2,
 //! else the baseline), chosen at run time, so that one portable binary still gets the
-//! machine's full width in the sparse kernels; and the register-blocked weighted
-//! row sum they share.
+//! machine's full width in the sparse kernels; the register-blocked weighted
+//! row sum they share; and the MP loss's absolute differences.
 //!
 //! Only the instruction width changes, never the arithmetic: no FMA contraction
 //! (Rust does not fuse `a * b + c`), and each kernel's summation order is fixed by its
@@ -50,6 +50,67 @@ fn rows_avx512<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kern
 #[target_feature(enable = "avx2")]
 fn rows_avx2<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel: &K) {
     rows_baseline(block, width, first, kernel)
+}
+
+/// `Σₑ |a[e] − b[e]|`, writing `sign(a[e] − b[e])` (−1, 0, 1; 0 for NaN) into `signs`,
+/// compiled for the CPU's widest vectors. The sum runs in [`LANES`] interleaved
+/// partial sums added in lane order: fixed, so the same bits on every path.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub fn abs_diff_signs(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the CPU supports AVX-512F and BW, checked just above.
+            return unsafe { abs_diff_signs_avx512(a, b, signs) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { abs_diff_signs_avx2(a, b, signs) };
+        }
+    }
+    abs_diff_signs_baseline(a, b, signs)
+}
+
+/// Partial sums of [`abs_diff_signs`]: one AVX-512 register.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+    assert!(a.len() == b.len() && a.len() == signs.len(), "abs_diff_signs: lengths differ");
+    let mut acc = [0f32; LANES];
+    let whole = a.len() / LANES * LANES;
+    for ((ac, bc), sc) in a[..whole]
+        .chunks_exact(LANES)
+        .zip(b[..whole].chunks_exact(LANES))
+        .zip(signs[..whole].chunks_exact_mut(LANES))
+    {
+        for l in 0..LANES {
+            let diff = ac[l] - bc[l];
+            acc[l] += diff.abs();
+            sc[l] = i8::from(diff > 0.0) - i8::from(diff < 0.0);
+        }
+    }
+    for (l, ((&x, &y), s)) in a[whole..].iter().zip(&b[whole..]).zip(&mut signs[whole..]).enumerate() {
+        let diff = x - y;
+        acc[l] += diff.abs();
+        *s = i8::from(diff > 0.0) - i8::from(diff < 0.0);
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn abs_diff_signs_avx512(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+    abs_diff_signs_baseline(a, b, signs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn abs_diff_signs_avx2(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+    abs_diff_signs_baseline(a, b, signs)
 }
 
 /// Columns summed in registers at a time by [`weighted_rows`]: four AVX-512 or
@@ -119,6 +180,34 @@ mod tests {
                 reference.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 "d = {d}"
             );
+        }
+    }
+
+    /// Signs exactly (equal → 0, NaN → 0) and the sum against an f64 loop, for lengths
+    /// below, at and past one set of lanes.
+    #[test]
+    fn abs_diff_signs_matches_a_plain_loop() {
+        for len in [0usize, 5, 16, 37, 4096] {
+            let a: Vec<f32> = (0..len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+            let mut b: Vec<f32> = (0..len).map(|i| ((i * 53 % 97) as f32 - 48.0) / 7.0).collect();
+            if len > 3 {
+                b[1] = a[1];
+            }
+            let mut signs = vec![7i8; len];
+            let sum = abs_diff_signs(&a, &b, &mut signs);
+            let mut want = 0f64;
+            for i in 0..len {
+                let diff = a[i] - b[i];
+                let sign = if diff > 0.0 { 1 } else if diff < 0.0 { -1 } else { 0 };
+                assert_eq!(signs[i], sign, "len {len}, element {i}");
+                want += f64::from(diff.abs());
+            }
+            assert!((f64::from(sum) - want).abs() < 1e-5 * want.max(1.0), "len {len}: {sum} vs {want}");
+            if len > 3 {
+                b[len - 2] = f32::NAN;
+                assert!(abs_diff_signs(&a, &b, &mut signs).is_nan(), "len {len}");
+                assert_eq!(signs[len - 2], 0, "len {len}: a NaN difference has sign 0");
+            }
         }
     }
 

@@ -187,10 +187,12 @@ fn attention_scores_match_fuse_and_score_values_and_gradients() {
 #[test]
 fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    // 150 distinct rows: two full decode tiles and a ragged third.
-    let (n_items, d, dm) = (200, 6, 11);
-    let ids: Vec<u32> = (0..150).map(|i| (i * 13) % n_items as u32).collect();
-    let weights: Vec<f32> = (0..150).map(|i| (i % 3 + 1) as f32).collect();
+    // 600 distinct rows: nine full decode tiles (64) and a ragged tenth, two full
+    // backward chunks (256) and a ragged third; 37 features: two full sets of the
+    // absolute-difference lanes (16) and a ragged third.
+    let (n_items, d, dm) = (700, 6, 37);
+    let ids: Vec<u32> = (0..600).map(|i| (i * 13) % n_items as u32).collect();
+    let weights: Vec<f32> = (0..600).map(|i| (i % 3 + 1) as f32).collect();
     let draws = weights.iter().sum::<f32>() as usize;
     let scale = 1.0 / (draws * dm) as f32;
     let rows = Arc::new(MpRows {
