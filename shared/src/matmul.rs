@@ -70,6 +70,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// Rows `start .. start + len` as a view.
+    #[cfg(not(target_arch = "wasm32"))]
     fn row_block(self, start: usize, len: usize) -> Self {
         assert!(start + len <= self.rows, "matmul: rows out of range");
         let offset = if len == 0 { 0 } else { start * self.row_stride };
