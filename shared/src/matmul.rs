@@ -244,8 +244,14 @@ mod tests {
         let bt = filled(n * k, 4);
         let cases = [
             (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n)),
-            (MatRef::row_major(&at, k, m).t(), MatRef::row_major(&b, k, n)),
-            (MatRef::row_major(&a, m, k), MatRef::row_major(&bt, n, k).t()),
+            (
+                MatRef::row_major(&at, k, m).t(),
+                MatRef::row_major(&b, k, n),
+            ),
+            (
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&bt, n, k).t(),
+            ),
         ];
         for (case, (lhs, rhs)) in cases.into_iter().enumerate() {
             let want = naive(lhs, rhs);
@@ -269,6 +275,10 @@ mod tests {
     fn mismatched_shapes_are_refused() {
         let a = vec![0f32; 6];
         let mut out = vec![0f32; 4];
-        matmul(MatRef::row_major(&a, 2, 3), MatRef::row_major(&a, 2, 3), &mut out);
+        matmul(
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&a, 2, 3),
+            &mut out,
+        );
     }
 }

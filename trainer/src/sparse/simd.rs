@@ -79,7 +79,10 @@ const LANES: usize = 16;
 
 #[inline(always)]
 fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
-    assert!(a.len() == b.len() && a.len() == signs.len(), "abs_diff_signs: lengths differ");
+    assert!(
+        a.len() == b.len() && a.len() == signs.len(),
+        "abs_diff_signs: lengths differ"
+    );
     let mut acc = [0f32; LANES];
     let whole = a.len() / LANES * LANES;
     for ((ac, bc), sc) in a[..whole]
@@ -93,7 +96,12 @@ fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
             sc[l] = i8::from(diff > 0.0) - i8::from(diff < 0.0);
         }
     }
-    for (l, ((&x, &y), s)) in a[whole..].iter().zip(&b[whole..]).zip(&mut signs[whole..]).enumerate() {
+    for (l, ((&x, &y), s)) in a[whole..]
+        .iter()
+        .zip(&b[whole..])
+        .zip(&mut signs[whole..])
+        .enumerate()
+    {
         let diff = x - y;
         acc[l] += diff.abs();
         *s = i8::from(diff > 0.0) - i8::from(diff < 0.0);
@@ -188,8 +196,12 @@ mod tests {
     #[test]
     fn abs_diff_signs_matches_a_plain_loop() {
         for len in [0usize, 5, 16, 37, 4096] {
-            let a: Vec<f32> = (0..len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
-            let mut b: Vec<f32> = (0..len).map(|i| ((i * 53 % 97) as f32 - 48.0) / 7.0).collect();
+            let a: Vec<f32> = (0..len)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+                .collect();
+            let mut b: Vec<f32> = (0..len)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 7.0)
+                .collect();
             if len > 3 {
                 b[1] = a[1];
             }
@@ -198,11 +210,20 @@ mod tests {
             let mut want = 0f64;
             for i in 0..len {
                 let diff = a[i] - b[i];
-                let sign = if diff > 0.0 { 1 } else if diff < 0.0 { -1 } else { 0 };
+                let sign = if diff > 0.0 {
+                    1
+                } else if diff < 0.0 {
+                    -1
+                } else {
+                    0
+                };
                 assert_eq!(signs[i], sign, "len {len}, element {i}");
                 want += f64::from(diff.abs());
             }
-            assert!((f64::from(sum) - want).abs() < 1e-5 * want.max(1.0), "len {len}: {sum} vs {want}");
+            assert!(
+                (f64::from(sum) - want).abs() < 1e-5 * want.max(1.0),
+                "len {len}: {sum} vs {want}"
+            );
             if len > 3 {
                 b[len - 2] = f32::NAN;
                 assert!(abs_diff_signs(&a, &b, &mut signs).is_nan(), "len {len}");
