@@ -397,21 +397,22 @@ impl MpRows {
 
     /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| / (draws · dₘ)` and the signs of the
     /// differences (all the backward needs), for the decoded rows `dec = code · decoder`
-    /// (`code` `[n, d]`, `decoder_t` the decoder transposed, `[dₘ, d]`) and the feature
-    /// table `target` (`[I, dₘ]`, read in place). Rows are decoded [`MP_TILE`] at a time
+    /// (`code` `[n, d]`, `decoder` `W̃` `[d, dₘ]`) and the feature table `target`
+    /// (`[I, dₘ]`), both read in place. Rows are decoded [`MP_TILE`] at a time
     /// and compared at once: the `[n, dₘ]` decoded matrix is never stored (at baby's
     /// shape it is 36 MB a step, and writing it cost more than the product).
     pub fn decode_loss(
         &self,
         code: &[f32],
-        decoder_t: &[f32],
+        decoder: &[f32],
         target: &[f32],
         d: usize,
         dm: usize,
     ) -> (f64, Vec<i8>) {
         let n = self.ids.len();
         assert_eq!(code.len(), n * d, "mp: code is not n × d");
-        assert_eq!(decoder_t.len(), dm * d, "mp: decoder is not d × dm");
+        assert_eq!(decoder.len(), d * dm, "mp: decoder is not d × dm");
+        let decoder = MatRef::row_major(decoder, d, dm);
         let mut signs = vec![0i8; n * dm];
         if dm == 0 {
             return (0.0, signs);
@@ -423,14 +424,8 @@ impl MpRows {
                 let first = tile * MP_TILE;
                 let rows = sign_tile.len() / dm;
                 let mut decoded = vec![0f32; rows * dm];
-                mario_shared::matmul::matmul_abt(
-                    &code[first * d..(first + rows) * d],
-                    decoder_t,
-                    rows,
-                    dm,
-                    d,
-                    &mut decoded,
-                );
+                let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
+                matmul(code_rows, decoder, &mut decoded);
                 decoded
                     .chunks_exact(dm)
                     .zip(sign_tile.chunks_exact_mut(dm))

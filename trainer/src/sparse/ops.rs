@@ -175,10 +175,9 @@ fn mp_forward(
 ) -> (FloatTensor<Flex>, Vec<i8>) {
     let device = code.device();
     let (shape, code_values) = host(&code);
-    let decoder_t = Flex::float_transpose(decoder);
-    let (dt_shape, dt) = host(&decoder_t);
+    let (dec_shape, dec) = host(&decoder);
     let (_, tgt) = host(target);
-    let (loss, signs) = rows.decode_loss(&code_values, &dt, &tgt, shape[1], dt_shape[0]);
+    let (loss, signs) = rows.decode_loss(&code_values, &dec, &tgt, shape[1], dec_shape[1]);
     let out = Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device);
     (out, signs)
 }
