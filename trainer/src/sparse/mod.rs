@@ -6,7 +6,7 @@
 
 mod kernels;
 mod ops;
-mod simd;
+pub(crate) mod simd;
 #[cfg(test)]
 mod tests;
 

@@ -14,64 +14,98 @@ pub trait RowKernel: Sync {
     fn row(&self, r: usize, out: &mut [f32]);
 }
 
-/// Runs `kernel` on the `width`-wide rows of `block` (rows `first..` of the output),
-/// compiled for the CPU's widest vectors.
+/// A loop to compile for the CPU's widest vectors ([`widest`]). Implementations mark
+/// `run` `#[inline(always)]`, so that it is compiled into each target-feature variant
+/// (a closure would not be: it stays a baseline function of its own).
+pub trait WideLoop {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `work` compiled for the CPU's widest vectors: AVX-512 (F and BW), else AVX2,
+/// else the baseline; the one place this crate checks the CPU's features.
 #[inline(always)]
 #[allow(unsafe_code)]
-pub fn rows<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel: &K) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { rows_avx512(block, width, first, kernel) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { rows_avx2(block, width, first, kernel) };
-        }
-    }
-    rows_baseline(block, width, first, kernel)
-}
-
-#[inline(always)]
-fn rows_baseline<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel: &K) {
-    for (offset, row) in block.chunks_exact_mut(width).enumerate() {
-        kernel.row(first + offset, row);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn rows_avx512<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel: &K) {
-    rows_baseline(block, width, first, kernel)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn rows_avx2<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel: &K) {
-    rows_baseline(block, width, first, kernel)
-}
-
-/// `Σₑ |a[e] − b[e]|`, writing `sign(a[e] − b[e])` (−1, 0, 1; 0 for NaN) into `signs`,
-/// compiled for the CPU's widest vectors. The sum runs in [`LANES`] interleaved
-/// partial sums added in lane order: fixed, so the same bits on every path.
-#[inline(always)]
-#[allow(unsafe_code)]
-pub fn abs_diff_signs(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+pub fn widest<L: WideLoop>(work: L) -> L::Output {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
         {
             // SAFETY: the CPU supports AVX-512F and BW, checked just above.
-            return unsafe { abs_diff_signs_avx512(a, b, signs) };
+            return unsafe { widest_avx512(work) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { abs_diff_signs_avx2(a, b, signs) };
+            return unsafe { widest_avx2(work) };
         }
     }
-    abs_diff_signs_baseline(a, b, signs)
+    work.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn widest_avx512<L: WideLoop>(work: L) -> L::Output {
+    work.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn widest_avx2<L: WideLoop>(work: L) -> L::Output {
+    work.run()
+}
+
+/// The rows `first..` of an output block, each written by a [`RowKernel`].
+struct Rows<'a, K> {
+    block: &'a mut [f32],
+    width: usize,
+    first: usize,
+    kernel: &'a K,
+}
+
+impl<K: RowKernel> WideLoop for Rows<'_, K> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for (offset, row) in self.block.chunks_exact_mut(self.width).enumerate() {
+            self.kernel.row(self.first + offset, row);
+        }
+    }
+}
+
+/// Runs `kernel` on the `width`-wide rows of `block` (rows `first..` of the output),
+/// compiled for the CPU's widest vectors ([`widest`]).
+#[inline(always)]
+pub fn rows<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel: &K) {
+    widest(Rows {
+        block,
+        width,
+        first,
+        kernel,
+    })
+}
+
+/// The operands of [`abs_diff_signs`].
+struct AbsDiffSigns<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    signs: &'a mut [i8],
+}
+
+impl WideLoop for AbsDiffSigns<'_> {
+    type Output = f32;
+    #[inline(always)]
+    fn run(self) -> f32 {
+        abs_diff_signs_baseline(self.a, self.b, self.signs)
+    }
+}
+
+/// `Σₑ |a[e] − b[e]|`, writing `sign(a[e] − b[e])` (−1, 0, 1; 0 for NaN) into `signs`,
+/// compiled for the CPU's widest vectors ([`widest`]). The sum runs in [`LANES`]
+/// interleaved partial sums added in lane order: fixed, so the same bits on every path.
+#[inline(always)]
+pub fn abs_diff_signs(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+    widest(AbsDiffSigns { a, b, signs })
 }
 
 /// Partial sums of [`abs_diff_signs`]: one AVX-512 register.
@@ -107,18 +141,6 @@ fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
         *s = i8::from(diff > 0.0) - i8::from(diff < 0.0);
     }
     acc.iter().sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn abs_diff_signs_avx512(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
-    abs_diff_signs_baseline(a, b, signs)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn abs_diff_signs_avx2(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
-    abs_diff_signs_baseline(a, b, signs)
 }
 
 /// Columns summed in registers at a time by [`weighted_rows`]: four AVX-512 or
