@@ -40,47 +40,32 @@ impl Mario {
     ) -> LossParts {
         let emb = self.embeddings_over(params, graph);
         let b = users.len();
-        let user_ids = int_tensor(users.to_vec(), &self.device);
-        let pos_ids = int_tensor(pos.to_vec(), &self.device);
-        let neg_ids = int_tensor(neg.to_vec(), &self.device);
-        let u = emb.users.clone().select(0, user_ids.clone());
-        let gather = |ids: &Tensor<1, Int>| {
-            emb.items
-                .iter()
-                .map(|t| t.clone().select(0, ids.clone()))
-                .collect::<Vec<_>>()
-        };
-        let fc = self.fc_params(params);
         let fused = self.sparse
             && self.config.fusion == FusionKind::Attention
             && emb.items.len() <= sparse::MAX_FUSED_MODALITIES;
-        let score = |items: Vec<Tensor<2>>, u: Tensor<2>| -> Tensor<1> {
-            if fused {
-                // One pass with its own backward instead of ~15 tensor ops each way.
-                sparse::attention_scores(u, Tensor::stack(items, 1))
-            } else {
-                fuse_and_score(u, items, self.config.fusion, fc.clone()).0
-            }
-        };
-        // Every modality's vectors of the batch's items, gathered once (scores and L2).
-        let (pos_items, neg_items) = (gather(&pos_ids), gather(&neg_ids));
-        let pos_score = score(pos_items.clone(), u.clone());
-        let neg_score = score(neg_items.clone(), u.clone());
-        // Eq. 9: BPR, as a batch mean.
-        let bpr = activation::log_sigmoid(pos_score - neg_score).mean().neg();
-        // L2 on the batch's ego embeddings, or on the final ones the score is made of.
-        let squares = |t: Tensor<2>| t.powf_scalar(2.0).sum();
-        let l2_sum = match self.config.l2_on {
-            L2Target::Ego => {
-                let items = params.get("item_embedding");
-                squares(params.get("user_embedding").clone().select(0, user_ids))
-                    + squares(items.clone().select(0, pos_ids.clone()))
-                    + squares(items.clone().select(0, neg_ids.clone()))
-            }
-            L2Target::Final => pos_items
-                .into_iter()
-                .chain(neg_items)
-                .fold(squares(u), |acc, t| acc + squares(t)),
+        let (bpr, l2_sum) = if fused && self.config.l2_on == L2Target::Ego {
+            // The default on flex: the batch's gathers fused with what reads them, two
+            // operations whose backward adds straight into the tables' gradients.
+            let to_u32 = |ids: &[i64]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
+            let triples = Arc::new(sparse::Triples {
+                users: to_u32(users),
+                pos: to_u32(pos),
+                neg: to_u32(neg),
+            });
+            let items = Tensor::stack(emb.items.clone(), 1);
+            let diff = sparse::bpr_differences(emb.users.clone(), items, &triples);
+            // Eq. 9: BPR, as a batch mean.
+            let bpr = activation::log_sigmoid(diff).mean().neg();
+            let drawn_items = Arc::new([triples.pos.clone(), triples.neg.clone()].concat());
+            let l2_sum =
+                sparse::gathered_square_sum(
+                    params.get("user_embedding").clone(),
+                    &Arc::new(triples.users.clone()),
+                ) + sparse::gathered_square_sum(params.get("item_embedding").clone(), &drawn_items);
+            (bpr, l2_sum)
+        } else {
+            let ids = |ids: &[i64]| int_tensor(ids.to_vec(), &self.device);
+            self.bpr_and_l2_sum(params, &emb, fused, (&ids(users), &ids(pos), &ids(neg)))
         };
         let l2 = l2_sum * (self.config.reg as f32 / (2.0 * b as f32));
         let mut total = bpr.clone() + l2.clone();
@@ -141,6 +126,58 @@ impl Mario {
             }
         }
         LossParts { total, bpr, mp, l2 }
+    }
+
+    /// BPR (Eq. 9) and the L2 sum of squares through burn's tensor operations: every
+    /// fusion and L2 target, on every device (the reference the fused path is held to).
+    fn bpr_and_l2_sum(
+        &self,
+        params: &Params,
+        emb: &super::Embeddings,
+        fused: bool,
+        (user_ids, pos_ids, neg_ids): (&Tensor<1, Int>, &Tensor<1, Int>, &Tensor<1, Int>),
+    ) -> (Tensor<1>, Tensor<1>) {
+        let u = emb.users.clone().select(0, user_ids.clone());
+        let gather = |ids: &Tensor<1, Int>| {
+            emb.items
+                .iter()
+                .map(|t| t.clone().select(0, ids.clone()))
+                .collect::<Vec<_>>()
+        };
+        let fc = self.fc_params(params);
+        let score = |items: Vec<Tensor<2>>, u: Tensor<2>| -> Tensor<1> {
+            if fused {
+                // One pass with its own backward instead of ~15 tensor ops each way.
+                sparse::attention_scores(u, Tensor::stack(items, 1))
+            } else {
+                fuse_and_score(u, items, self.config.fusion, fc.clone()).0
+            }
+        };
+        // Every modality's vectors of the batch's items, gathered once (scores and L2).
+        let (pos_items, neg_items) = (gather(pos_ids), gather(neg_ids));
+        let pos_score = score(pos_items.clone(), u.clone());
+        let neg_score = score(neg_items.clone(), u.clone());
+        // Eq. 9: BPR, as a batch mean.
+        let bpr = activation::log_sigmoid(pos_score - neg_score).mean().neg();
+        // L2 on the batch's ego embeddings, or on the final ones the score is made of.
+        let squares = |t: Tensor<2>| t.powf_scalar(2.0).sum();
+        let l2_sum = match self.config.l2_on {
+            L2Target::Ego => {
+                let items = params.get("item_embedding");
+                squares(
+                    params
+                        .get("user_embedding")
+                        .clone()
+                        .select(0, user_ids.clone()),
+                ) + squares(items.clone().select(0, pos_ids.clone()))
+                    + squares(items.clone().select(0, neg_ids.clone()))
+            }
+            L2Target::Final => pos_items
+                .into_iter()
+                .chain(neg_items)
+                .fold(squares(u), |acc, t| acc + squares(t)),
+        };
+        (bpr, l2_sum)
     }
 }
 

@@ -2,14 +2,17 @@
 //! user-item graph and fixed-fan-in gathers for the item kNN graphs, plus the batch's
 //! attention scores (Eq. 5–7) and the MP loss (Eq. 8, 10) fused into one pass each;
 //! every operation has its own backward ([`ops`]), over host kernels parallel across
-//! rows ([`kernels`]).
+//! rows ([`kernels`]); the batch's gathers fused with the BPR scores and the L2 sum
+//! ([`batch`]).
 
+mod batch;
 mod kernels;
 mod ops;
 pub(crate) mod simd;
 #[cfg(test)]
 mod tests;
 
+pub use batch::{Triples, bpr_differences, gathered_square_sum};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
 pub use ops::{
     SparseMatrix, attention_scores, compress, fan_self_dots, fan_weighted_sum, mp_loss, spmm,

@@ -81,7 +81,7 @@ pub trait SparseBackend: Backend {
 }
 
 /// The `f32` values of a flex tensor, in row-major order, and its shape.
-fn host(t: &FloatTensor<Flex>) -> (Vec<usize>, std::borrow::Cow<'_, [f32]>) {
+pub(super) fn host(t: &FloatTensor<Flex>) -> (Vec<usize>, std::borrow::Cow<'_, [f32]>) {
     let shape = t.shape().to_vec();
     match t.as_slice::<f32>() {
         Some(values) => (shape, std::borrow::Cow::Borrowed(values)),
@@ -97,7 +97,11 @@ fn host(t: &FloatTensor<Flex>) -> (Vec<usize>, std::borrow::Cow<'_, [f32]>) {
     }
 }
 
-fn flex_tensor(values: Vec<f32>, shape: [usize; 2], like: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+pub(super) fn flex_tensor(
+    values: Vec<f32>,
+    shape: [usize; 2],
+    like: &FloatTensor<Flex>,
+) -> FloatTensor<Flex> {
     Flex::float_from_data(TensorData::new(values, shape), &like.device())
 }
 
@@ -339,7 +343,7 @@ impl Backward<Flex, 1> for FanSelfDotsBackward {
 
 /// Finishes recording an operation whose output `out` was computed once from the
 /// inputs: with its backward `state` when an input needs a gradient, else as a constant.
-fn record<BO, S, C, const N: usize>(
+pub(super) fn record<BO, S, C, const N: usize>(
     kind: OpsKind<BO, Flex, S, C, N>,
     state: S,
     out: FloatTensor<Flex>,

@@ -184,6 +184,80 @@ fn attention_scores_match_fuse_and_score_values_and_gradients() {
     }
 }
 
+/// The batch's fused BPR differences and L2 sums against burn's selects and the
+/// dense fusion, with users and items repeated in the batch (their gradient rows
+/// must add up), values and gradients of every table.
+#[test]
+fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let (n_users, n_items, m, d, b) = (11, 13, 3, 8, 41);
+    let device = Device::flex().autodiff();
+    let users_v = random(&mut rng, n_users * d);
+    let items_v: Vec<Vec<f32>> = (0..m).map(|_| random(&mut rng, n_items * d)).collect();
+    let draw = |rng: &mut ChaCha8Rng, n: usize| -> Vec<u32> {
+        (0..b).map(|_| rng.random_range(0..n as u32)).collect()
+    };
+    let triples = Arc::new(Triples {
+        users: draw(&mut rng, n_users),
+        pos: draw(&mut rng, n_items),
+        neg: draw(&mut rng, n_items),
+    });
+    let probe = float_tensor(random(&mut rng, b), [b], &Device::flex());
+    let run = |fast: bool| {
+        let users = float_tensor(users_v.clone(), [n_users, d], &device).require_grad();
+        let items: Vec<Tensor<2>> = items_v
+            .iter()
+            .map(|x| float_tensor(x.clone(), [n_items, d], &device).require_grad())
+            .collect();
+        let ids = |v: &[u32]| int_tensor(v.iter().map(|&i| i as i64).collect(), &device);
+        let (diff, squares) = if fast {
+            let diff = bpr_differences(users.clone(), Tensor::stack(items.clone(), 1), &triples);
+            let drawn = Arc::new([triples.pos.clone(), triples.neg.clone()].concat());
+            let squares = gathered_square_sum(users.clone(), &Arc::new(triples.users.clone()))
+                + gathered_square_sum(items[0].clone(), &drawn);
+            (diff, squares)
+        } else {
+            let u = users.clone().select(0, ids(&triples.users));
+            let score = |side: &[u32]| {
+                let v = items
+                    .iter()
+                    .map(|t| t.clone().select(0, ids(side)))
+                    .collect();
+                crate::model::fuse_and_score(
+                    u.clone(),
+                    v,
+                    mario_shared::FusionKind::Attention,
+                    None,
+                )
+                .0
+            };
+            let sq = |t: Tensor<2>| t.powf_scalar(2.0).sum();
+            let squares = sq(u.clone())
+                + sq(items[0].clone().select(0, ids(&triples.pos)))
+                + sq(items[0].clone().select(0, ids(&triples.neg)));
+            (score(&triples.pos) - score(&triples.neg), squares)
+        };
+        let loss = (diff.clone() * probe.clone()).sum() + squares.clone() * 0.37;
+        let grads = loss.backward();
+        let mut out = vec![
+            to_f32(diff.inner()),
+            to_f32(squares.inner()),
+            to_f32(users.grad(&grads).unwrap()),
+        ];
+        out.extend(items.iter().map(|t| to_f32(t.grad(&grads).unwrap())));
+        out
+    };
+    let fast = run(true);
+    let reference = run(false);
+    for (k, (f, r)) in fast.iter().zip(&reference).enumerate() {
+        assert_close(
+            f,
+            r,
+            &format!("output {k} (differences, squares, ∂users, ∂items…)"),
+        );
+    }
+}
+
 #[test]
 fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);

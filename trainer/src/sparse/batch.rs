@@ -1,0 +1,250 @@
+//! The training batch's gathers fused with what reads them, on flex: the BPR score
+//! differences (Eq. 5–7 for the positive and the negative of every triple, Eq. 9's
+//! argument) and the L2 sum of squares over gathered rows, each one operation with
+//! its own backward that adds straight into the full tables' gradients.
+//!
+//! Through burn's ops the same batch costs a `select` per (modality, side) — each
+//! backward a zeroed full-table tensor, a scatter, then adds to sum them — plus two
+//! stacks and their backward copies. Here the forward gathers into small host
+//! buffers, scores them with [`kernels::attention_scores`], and the backward adds
+//! each triple's gradient rows into one table-sized buffer, triples in batch order
+//! (serial: the same bits for any thread count).
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+
+use super::kernels;
+use super::ops::{flex_tensor, host, record};
+
+/// A batch of (user, positive, negative) triples as row indices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Triples {
+    pub users: Vec<u32>,
+    pub pos: Vec<u32>,
+    pub neg: Vec<u32>,
+}
+
+/// The batch operations a backend can run natively.
+#[backend_extension(Autodiff, Flex)]
+pub trait BatchBackend: Backend {
+    /// `r(u, pos) − r(u, neg)` per triple (`[B]`), `r` the attention score (Eq. 5–7):
+    /// `users` is `[U, d]`, `items` `[I, M, d]` (the M modalities of every item).
+    fn bpr_differences(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        triples: Arc<Triples>,
+    ) -> FloatTensor<Self>;
+    /// `Σᵦ ‖table[ids[b]]‖²` (`[1]`) for `table` `[N, d]`.
+    fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self>;
+}
+
+/// Copies rows `ids` (each `width` wide) of `table` into one buffer, in order.
+fn gather(table: &[f32], ids: &[u32], width: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(ids.len() * width);
+    for &i in ids {
+        let i = i as usize;
+        out.extend_from_slice(&table[i * width..(i + 1) * width]);
+    }
+    out
+}
+
+/// `table[ids[b]] += rows[b]` for every `b`, in order.
+fn scatter_add(table: &mut [f32], ids: &[u32], rows: &[f32], width: usize) {
+    for (&i, row) in ids.iter().zip(rows.chunks_exact(width)) {
+        let i = i as usize;
+        for (t, &r) in table[i * width..(i + 1) * width].iter_mut().zip(row) {
+            *t += r;
+        }
+    }
+}
+
+/// What the backward of [`BatchBackend::bpr_differences`] needs: the gathered rows,
+/// each side's `∂r/∂sᵐ`, and the table shapes.
+#[derive(Debug, Clone)]
+struct BprState {
+    triples: Arc<Triples>,
+    user_rows: Arc<Vec<f32>>,
+    pos_rows: Arc<Vec<f32>>,
+    neg_rows: Arc<Vec<f32>>,
+    pos_dscore: Arc<Vec<f32>>,
+    neg_dscore: Arc<Vec<f32>>,
+    users_shape: [usize; 2],
+    items_shape: [usize; 3],
+}
+
+fn bpr_forward(
+    users: &FloatTensor<Flex>,
+    items: &FloatTensor<Flex>,
+    triples: Arc<Triples>,
+) -> (FloatTensor<Flex>, BprState) {
+    let (us, uv) = host(users);
+    let (is, iv) = host(items);
+    let (d, m) = (us[1], is[1]);
+    assert_eq!(is[2], d, "bpr: items are not [I, M, d]");
+    let user_rows = gather(&uv, &triples.users, d);
+    let pos_rows = gather(&iv, &triples.pos, m * d);
+    let neg_rows = gather(&iv, &triples.neg, m * d);
+    let (pos_scores, pos_dscore) = kernels::attention_scores(&user_rows, &pos_rows, m, d);
+    let (neg_scores, neg_dscore) = kernels::attention_scores(&user_rows, &neg_rows, m, d);
+    let diff: Vec<f32> = pos_scores
+        .iter()
+        .zip(&neg_scores)
+        .map(|(p, n)| p - n)
+        .collect();
+    let b = diff.len();
+    let out = Flex::float_from_data(TensorData::new(diff, [b]), &users.device());
+    let state = BprState {
+        triples,
+        user_rows: Arc::new(user_rows),
+        pos_rows: Arc::new(pos_rows),
+        neg_rows: Arc::new(neg_rows),
+        pos_dscore: Arc::new(pos_dscore),
+        neg_dscore: Arc::new(neg_dscore),
+        users_shape: [us[0], d],
+        items_shape: [is[0], m, d],
+    };
+    (out, state)
+}
+
+fn square_sum_forward(table: &FloatTensor<Flex>, ids: &[u32]) -> FloatTensor<Flex> {
+    let (shape, values) = host(table);
+    let d = shape[1];
+    let sum: f32 = ids
+        .iter()
+        .map(|&i| {
+            let row = &values[i as usize * d..(i as usize + 1) * d];
+            row.iter().map(|x| x * x).sum::<f32>()
+        })
+        .sum();
+    Flex::float_from_data(TensorData::new(vec![sum], [1]), &table.device())
+}
+
+impl BatchBackend for Flex {
+    fn bpr_differences(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        triples: Arc<Triples>,
+    ) -> FloatTensor<Self> {
+        bpr_forward(&users, &items, triples).0
+    }
+
+    fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
+        square_sum_forward(&table, &ids)
+    }
+}
+
+/// Backward of the BPR differences: each side's attention backward
+/// ([`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
+/// added into the users' and items' tables.
+#[derive(Debug)]
+struct BprDifferencesBackward;
+
+impl Backward<Flex, 2> for BprDifferencesBackward {
+    type State = BprState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_users, parent_items] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let (_, g) = host(&grad);
+        let neg_g: Vec<f32> = g.iter().map(|x| -x).collect();
+        let [_, m, d] = s.items_shape;
+        let (gu_pos, gv_pos) =
+            kernels::attention_scores_grad(&s.user_rows, &s.pos_rows, &s.pos_dscore, &g, m, d);
+        let (gu_neg, gv_neg) =
+            kernels::attention_scores_grad(&s.user_rows, &s.neg_rows, &s.neg_dscore, &neg_g, m, d);
+        if let Some(node) = parent_users {
+            let mut table = vec![0f32; s.users_shape[0] * d];
+            scatter_add(&mut table, &s.triples.users, &gu_pos, d);
+            scatter_add(&mut table, &s.triples.users, &gu_neg, d);
+            grads.register::<Flex>(node.id, flex_tensor(table, s.users_shape, &grad));
+        }
+        if let Some(node) = parent_items {
+            let mut table = vec![0f32; s.items_shape.iter().product()];
+            scatter_add(&mut table, &s.triples.pos, &gv_pos, m * d);
+            scatter_add(&mut table, &s.triples.neg, &gv_neg, m * d);
+            let data = TensorData::new(table, s.items_shape);
+            grads.register::<Flex>(node.id, Flex::float_from_data(data, &grad.device()));
+        }
+    }
+}
+
+/// Backward of the gathered sum of squares: `∂table[ids[b]] += 2·g·table[ids[b]]`.
+#[derive(Debug)]
+struct GatheredSquareSumBackward;
+
+impl Backward<Flex, 1> for GatheredSquareSumBackward {
+    /// (table, ids).
+    type State = (FloatTensor<Flex>, Arc<Vec<u32>>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            let (table, ids) = ops.state;
+            let (shape, values) = host(&table);
+            let (_, g) = host(&grad);
+            let (n, d) = (shape[0], shape[1]);
+            let twice_g = 2.0 * g[0];
+            let rows: Vec<f32> = gather(&values, &ids, d)
+                .into_iter()
+                .map(|x| twice_g * x)
+                .collect();
+            let mut out = vec![0f32; n * d];
+            scatter_add(&mut out, &ids, &rows, d);
+            grads.register::<Flex>(node.id, flex_tensor(out, [n, d], &grad));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
+    fn bpr_differences(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        triples: Arc<Triples>,
+    ) -> FloatTensor<Self> {
+        let kind = BprDifferencesBackward
+            .prepare::<C>([users.node(), items.node()])
+            .compute_bound()
+            .stateful();
+        let (up, ip) = (users.into_primitive(), items.into_primitive());
+        let (out, state) = bpr_forward(&up, &ip, triples);
+        record(kind, state, out)
+    }
+
+    fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
+        let kind = GatheredSquareSumBackward
+            .prepare::<C>([table.node()])
+            .compute_bound()
+            .stateful();
+        let tp = table.into_primitive();
+        let out = square_sum_forward(&tp, &ids);
+        record(kind, (tp, ids), out)
+    }
+}
+
+/// `r(u, pos) − r(u, neg)` per triple on flex tensors (see
+/// [`BatchBackend::bpr_differences`]): `users` `[U, d]`, `items` `[I, M, d]`.
+pub fn bpr_differences(users: Tensor<2>, items: Tensor<3>, triples: &Arc<Triples>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as BatchBackend>::bpr_differences(
+        users.into_dispatch(),
+        items.into_dispatch(),
+        triples.clone(),
+    ))
+}
+
+/// `Σᵦ ‖table[ids[b]]‖²` on a flex tensor (see [`BatchBackend::gathered_square_sum`]).
+pub fn gathered_square_sum(table: Tensor<2>, ids: &Arc<Vec<u32>>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as BatchBackend>::gathered_square_sum(
+        table.into_dispatch(),
+        ids.clone(),
+    ))
+}
