@@ -28,8 +28,13 @@ fn main() {
     // flex's — is started from a worker and shared with its sibling instead of injected
     // from outside: a training step's ~100 parallel loops no longer each put the main
     // thread to sleep and wake it (dense: 33 k → 1.8 k context switches an epoch).
+    //
+    // The pool lives to the end of the process, as rayon's global pool does: dropping it
+    // sent its workers through thread exit while `exit` ran the C libraries' destructors
+    // (Mesa's, loaded by wgpu's adapter probe), and about one run in 40 aborted with a
+    // glibc `double free` (`mario tune` rerun 800 times, 4 at once).
     let result = match rayon::ThreadPoolBuilder::new().build() {
-        Ok(pool) => pool.install(|| run(cli)),
+        Ok(pool) => std::mem::ManuallyDrop::new(pool).install(|| run(cli)),
         Err(_) => run(cli),
     };
     if let Err(err) = result {
