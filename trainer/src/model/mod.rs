@@ -35,7 +35,7 @@ mod params;
 
 pub use self::fusion::fuse_and_score;
 use self::graph::{BipartiteGraph, knn_cosine};
-pub use self::item_graphs::{ItemGraphs, SideModality};
+pub use self::item_graphs::{ItemGraphs, SideModality, mixed_graph_weights_dense};
 pub use self::loss::LossParts;
 use self::params::xavier;
 pub use self::params::{Param, Params, scale_features};
@@ -141,6 +141,7 @@ impl Mario {
                 all_ids: int_tensor(Vec::new(), device),
                 learnt_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
                 all_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
+                mixed: None,
                 raw_ids,
                 raw_weight,
             });

@@ -258,6 +258,59 @@ fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
     }
 }
 
+/// The fused mixed-graph weights (Eq. 2–4) against the burn chain, values and the
+/// gradient of the compressed embeddings: neighbours repeated and including the row
+/// itself, and negative cosines (relu's zero side).
+#[test]
+fn mixed_graph_weights_match_the_burn_chain_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    let (n, k_raw, k_learnt, d, lambda) = (29, 4, 5, 6, 0.7f32);
+    let device = Device::flex().autodiff();
+    let xv = random(&mut rng, n * d);
+    let raw_ids = random_ids(&mut rng, n, k_raw);
+    let learnt_ids = random_ids(&mut rng, n, k_learnt);
+    let raw_weight: Vec<f32> = (0..n * k_raw)
+        .map(|_| lambda * rng.random_range(0.0..1.0f32))
+        .collect();
+    let all_ids: Vec<u32> = (0..n)
+        .flat_map(|i| {
+            let raw = &raw_ids[i * k_raw..(i + 1) * k_raw];
+            let learnt = &learnt_ids[i * k_learnt..(i + 1) * k_learnt];
+            raw.iter().chain(learnt).copied().collect::<Vec<_>>()
+        })
+        .collect();
+    let graph = Arc::new(MixedGraph {
+        raw_weight: raw_weight.clone(),
+        learnt: Arc::new(FanIndex::new(learnt_ids.clone(), n, n)),
+        all: Arc::new(FanIndex::new(all_ids.clone(), n, n)),
+        lambda,
+    });
+    let fan = k_raw + k_learnt;
+    let probe = float_tensor(random(&mut rng, n * fan), [n, fan], &Device::flex());
+    let ids = |v: &[u32]| int_tensor(v.iter().map(|&i| i as i64).collect(), &device);
+    let run = |fast: bool| {
+        let x = float_tensor(xv.clone(), [n, d], &device).require_grad();
+        let w = if fast {
+            mixed_graph_weights(x.clone(), &graph)
+        } else {
+            crate::model::mixed_graph_weights_dense(
+                x.clone(),
+                float_tensor(raw_weight.clone(), [n, k_raw], &device),
+                &ids(&learnt_ids),
+                &ids(&all_ids),
+                lambda,
+            )
+        };
+        let grads = (w.clone() * probe.clone()).sum().backward();
+        (to_f32(w.inner()), to_f32(x.grad(&grads).unwrap()))
+    };
+    let (fast_w, fast_g) = run(true);
+    let (ref_w, ref_g) = run(false);
+    assert!(ref_w.contains(&0.0), "some cosine is negative");
+    assert_close(&fast_w, &ref_w, "Ḡ");
+    assert_close(&fast_g, &ref_g, "∂x");
+}
+
 #[test]
 fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
