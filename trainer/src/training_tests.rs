@@ -218,7 +218,7 @@ fn wgpu_training_matches_cpu() {
     let pairs = training_pairs(dataset);
     let losses = |b: &backend::Backend| -> Vec<f64> {
         let (model, mut params) = Mario::new(dataset, &config, &b.device).unwrap();
-        let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len(), model.sparse);
+        let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len());
         (0..3)
             .map(|step| {
                 let batch = &pairs[step * 256..(step + 1) * 256];

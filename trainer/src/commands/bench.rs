@@ -150,7 +150,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             let (mut model, mut params) = Mario::new(&dataset, &config, &backend.device)?;
             let build_s = started.elapsed().as_secs_f64();
-            let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len(), model.sparse);
+            let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len());
             let pairs = training_pairs(&dataset);
             // Warm-up: compile kernels (wgpu) and touch every code path once.
             let hidden = ProgressBar::hidden();

@@ -18,6 +18,5 @@ pub use batch::{Triples, bpr_differences, gathered_square_sum};
 pub use graph_weights::{MixedGraph, mixed_graph_weights};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
 pub use ops::{
-    SparseMatrix, attention_scores, compress, fan_self_dots, fan_weighted_sum, mp_loss, spmm,
-    supported,
+    SparseMatrix, attention_scores, compress, fan_weighted_sum, mp_loss, spmm, supported,
 };

@@ -9,7 +9,7 @@
 //!
 //! The operations are declared once as a burn backend extension
 //! ([`SparseBackend`]), implemented for `Flex` and for `Autodiff<Flex>`, and called
-//! through [`spmm`], [`fan_weighted_sum`] and [`fan_self_dots`] on ordinary
+//! through [`spmm`] and [`fan_weighted_sum`] on ordinary
 //! `Tensor`s. On other devices (wgpu) the model keeps the dense reference path in
 //! [`crate::model::graph`], and tests check the two against each other, values and gradients.
 
@@ -61,8 +61,6 @@ pub trait SparseBackend: Backend {
         weight: FloatTensor<Self>,
         index: Arc<FanIndex>,
     ) -> FloatTensor<Self>;
-    /// `out[i, j] = a[i]·a[ids[i, j]]`: `a` is `[n, d]`, the result `[n, fan]`.
-    fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self>;
     /// Eq. 1, `x·W` for features `x` `[I, dₘ]` and `W` `[dₘ, d]`, forward and
     /// backward (`∂W = xᵀ·g`) through [`matmul_par`]: blocks of rows in parallel, each
     /// one single-threaded product (at baby's shape 1.2× and 1.8× gemm's own threading).
@@ -129,12 +127,6 @@ impl SparseBackend for Flex {
         let (_, w) = host(&weight);
         let out = index.weighted_sum(&values, &w, shape[1]);
         flex_tensor(out, [index.n_rows, shape[1]], &x)
-    }
-
-    fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self> {
-        let (shape, values) = host(&a);
-        let out = index.pair_dots(&values, &values, shape[1]);
-        flex_tensor(out, [index.n_rows, index.fan], &a)
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -320,27 +312,6 @@ impl Backward<Flex, 2> for FanWeightedSumBackward {
     }
 }
 
-/// Backward of the self dots `a[i]·a[ids[i, j]]`.
-#[derive(Debug)]
-struct FanSelfDotsBackward;
-
-impl Backward<Flex, 1> for FanSelfDotsBackward {
-    /// (a, index).
-    type State = (FloatTensor<Flex>, Arc<FanIndex>);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = parent {
-            let (a, index) = ops.state;
-            let (shape, av) = host(&a);
-            let (_, g) = host(&grad);
-            let ga = index.self_dots_grad(&g, &av, shape[1]);
-            grads.register::<Flex>(node.id, flex_tensor(ga, [index.n_rows, shape[1]], &grad));
-        }
-    }
-}
-
 /// Finishes recording an operation whose output `out` was computed once from the
 /// inputs: with its backward `state` when an input needs a gradient, else as a constant.
 pub(super) fn record<BO, S, C, const N: usize>(
@@ -383,16 +354,6 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         let (xp, wp) = (x.into_primitive(), weight.into_primitive());
         let out = Flex::fan_weighted_sum(xp.clone(), wp.clone(), index.clone());
         record(kind, (xp, wp, index), out)
-    }
-
-    fn fan_self_dots(a: FloatTensor<Self>, index: Arc<FanIndex>) -> FloatTensor<Self> {
-        let kind = FanSelfDotsBackward
-            .prepare::<C>([a.node()])
-            .compute_bound()
-            .stateful();
-        let ap = a.into_primitive();
-        let out = Flex::fan_self_dots(ap.clone(), index.clone());
-        record(kind, (ap, index), out)
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -475,14 +436,6 @@ pub fn fan_weighted_sum(x: Tensor<2>, weight: Tensor<2>, index: &Arc<FanIndex>) 
     Tensor::from_dispatch(<Dispatch as SparseBackend>::fan_weighted_sum(
         x.into_dispatch(),
         weight.into_dispatch(),
-        index.clone(),
-    ))
-}
-
-/// `out[i, j] = a[i]·a[ids[i, j]]` on a flex tensor.
-pub fn fan_self_dots(a: Tensor<2>, index: &Arc<FanIndex>) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as SparseBackend>::fan_self_dots(
-        a.into_dispatch(),
         index.clone(),
     ))
 }

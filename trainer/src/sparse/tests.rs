@@ -107,32 +107,32 @@ fn fan_weighted_sum_matches_gather_reference_values_and_gradients() {
 }
 
 #[test]
-fn fan_self_dots_matches_gather_reference_values_and_gradients() {
+fn self_dot_kernels_match_gather_reference_values_and_gradients() {
+    // The learnt graph's cosines (`FanIndex::pair_dots` of a table with itself) and
+    // their backward (`FanIndex::self_dots_grad`), as `sparse::mixed_graph_weights`
+    // uses them, against burn's gather and its autodiff.
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (n, fan, d) = (29, 4, 6);
     let ids = random_ids(&mut rng, n, fan);
-    let index = Arc::new(FanIndex::new(ids.clone(), n, n));
+    let index = FanIndex::new(ids.clone(), n, n);
     let device = Device::flex().autodiff();
     let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &Device::flex());
     let av = random(&mut rng, n * d);
-    let probe = float_tensor(random(&mut rng, n * fan), [n, fan], &Device::flex());
-    let run = |fast: bool| {
-        let a = float_tensor(av.clone(), [n, d], &device).require_grad();
-        let y: Tensor<2> = if fast {
-            fan_self_dots(a.clone(), &index)
-        } else {
-            let rows: Tensor<3> = a.clone().select(0, id_tensor.clone()).reshape([n, fan, d]);
-            (rows * a.clone().unsqueeze_dim::<3>(1))
-                .sum_dim(2)
-                .reshape([n, fan])
-        };
-        let grads = (y.clone() * probe.clone()).sum().backward();
-        (to_f32(y.inner()), to_f32(a.grad(&grads).unwrap()))
-    };
-    let fast = run(true);
-    let reference = run(false);
-    assert_close(&fast.0, &reference.0, "a·a[ids]");
-    assert_close(&fast.1, &reference.1, "∂a");
+    let probe_values = random(&mut rng, n * fan);
+    let probe = float_tensor(probe_values.clone(), [n, fan], &Device::flex());
+    let a = float_tensor(av.clone(), [n, d], &device).require_grad();
+    let rows: Tensor<3> = a.clone().select(0, id_tensor).reshape([n, fan, d]);
+    let y: Tensor<2> = (rows * a.clone().unsqueeze_dim::<3>(1))
+        .sum_dim(2)
+        .reshape([n, fan]);
+    let grads = (y.clone() * probe).sum().backward();
+    let reference = (to_f32(y.inner()), to_f32(a.grad(&grads).unwrap()));
+    assert_close(&index.pair_dots(&av, &av, d), &reference.0, "a·a[ids]");
+    assert_close(
+        &index.self_dots_grad(&probe_values, &av, d),
+        &reference.1,
+        "∂a",
+    );
 }
 
 #[test]

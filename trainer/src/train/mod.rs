@@ -298,7 +298,7 @@ pub fn train(
     let device = &backend.device;
     let (mut model, mut params) = Mario::new(dataset, config, device)?;
     let names: Vec<String> = params.list.iter().map(|p| p.name.clone()).collect();
-    let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len(), model.sparse);
+    let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len());
     let checkpoint_path = run_dir.join("checkpoint.safetensors");
     let mut state = LoopState {
         config: config.clone(),

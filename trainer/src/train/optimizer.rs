@@ -27,7 +27,6 @@ const ADAM_CHUNK: usize = 16 * 1024;
 /// `AdaptiveMomentum` written as one loop with the same operations in the same order.
 /// Element-wise, so chunking it over threads or vector widths ([`simd::widest`]) changes
 /// no bit.
-#[allow(clippy::too_many_arguments)]
 pub fn adam_update(
     p: &mut [f32],
     g: &[f32],
@@ -98,8 +97,6 @@ impl simd::WideLoop for AdamChunk<'_> {
 pub struct AdamOptimizer {
     adam: Adam,
     epsilon: f32,
-    /// Whether to update through [`adam_update`] (flex) rather than burn's [`Adam`].
-    fused: bool,
     /// One state per parameter, in `Params` order; `None` before the first step.
     pub states: Vec<Option<AdamState<2>>>,
 }
@@ -113,8 +110,7 @@ impl std::fmt::Debug for AdamOptimizer {
 }
 
 impl AdamOptimizer {
-    /// `fused`: update on the host ([`adam_update`]); for tensors on flex.
-    pub fn new(epsilon: f64, n_params: usize, fused: bool) -> Self {
+    pub fn new(epsilon: f64, n_params: usize) -> Self {
         Self {
             adam: AdamConfig::new()
                 .with_beta_1(BETA_1)
@@ -122,7 +118,6 @@ impl AdamOptimizer {
                 .with_epsilon(epsilon as f32)
                 .build(),
             epsilon: epsilon as f32,
-            fused,
             states: vec![None; n_params],
         }
     }
@@ -146,7 +141,8 @@ impl AdamOptimizer {
             .zip(self.states.iter_mut())
             .map(|((p, leaf), state)| {
                 let value = match leaf.value.grad(grads) {
-                    Some(grad) if self.fused => {
+                    // On flex, the fused host update ([`adam_update`]).
+                    Some(grad) if crate::sparse::supported(&grad.device()) => {
                         let (value, new_state) =
                             fused_step(lr, self.epsilon, p.value.clone(), grad, state.take());
                         *state = Some(new_state);
