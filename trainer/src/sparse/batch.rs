@@ -5,10 +5,11 @@
 //!
 //! Through burn's ops the same batch costs a `select` per (modality, side) — each
 //! backward a zeroed full-table tensor, a scatter, then adds to sum them — plus two
-//! stacks and their backward copies. Here the forward gathers into small host
-//! buffers, scores them with [`kernels::attention_scores`], and the backward adds
-//! each triple's gradient rows into one table-sized buffer, triples in batch order
-//! (serial: the same bits for any thread count).
+//! stacks and their backward copies. Here the forward scores the rows where they lie
+//! ([`kernels::attention_scores`] over [`BatchRows::gathered`], no copies), and the
+//! backward adds each triple's gradient rows into one table-sized buffer, in parallel
+//! over blocks of table rows, each block visiting the triples in batch order
+//! ([`kernels::scatter_in_row_blocks`]: the same bits for any thread count).
 
 use std::sync::Arc;
 
@@ -21,7 +22,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::kernels;
+use rayon::prelude::*;
+
+use super::kernels::{self, BatchRows};
 use super::ops::{flex_tensor, host, record};
 
 /// A batch of (user, positive, negative) triples as row indices.
@@ -46,34 +49,13 @@ pub trait BatchBackend: Backend {
     fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self>;
 }
 
-/// Copies rows `ids` (each `width` wide) of `table` into one buffer, in order.
-fn gather(table: &[f32], ids: &[u32], width: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(ids.len() * width);
-    for &i in ids {
-        let i = i as usize;
-        out.extend_from_slice(&table[i * width..(i + 1) * width]);
-    }
-    out
-}
-
-/// `table[ids[b]] += rows[b]` for every `b`, in order.
-fn scatter_add(table: &mut [f32], ids: &[u32], rows: &[f32], width: usize) {
-    for (&i, row) in ids.iter().zip(rows.chunks_exact(width)) {
-        let i = i as usize;
-        for (t, &r) in table[i * width..(i + 1) * width].iter_mut().zip(row) {
-            *t += r;
-        }
-    }
-}
-
-/// What the backward of [`BatchBackend::bpr_differences`] needs: the gathered rows,
-/// each side's `∂r/∂sᵐ`, and the table shapes.
+/// What the backward of [`BatchBackend::bpr_differences`] needs: the two tables (their
+/// rows are read again in place), each side's `∂r/∂sᵐ`, and the table shapes.
 #[derive(Debug, Clone)]
 struct BprState {
     triples: Arc<Triples>,
-    user_rows: Arc<Vec<f32>>,
-    pos_rows: Arc<Vec<f32>>,
-    neg_rows: Arc<Vec<f32>>,
+    users: FloatTensor<Flex>,
+    items: FloatTensor<Flex>,
     pos_dscore: Arc<Vec<f32>>,
     neg_dscore: Arc<Vec<f32>>,
     users_shape: [usize; 2],
@@ -89,11 +71,19 @@ fn bpr_forward(
     let (is, iv) = host(items);
     let (d, m) = (us[1], is[1]);
     assert_eq!(is[2], d, "bpr: items are not [I, M, d]");
-    let user_rows = gather(&uv, &triples.users, d);
-    let pos_rows = gather(&iv, &triples.pos, m * d);
-    let neg_rows = gather(&iv, &triples.neg, m * d);
-    let (pos_scores, pos_dscore) = kernels::attention_scores(&user_rows, &pos_rows, m, d);
-    let (neg_scores, neg_dscore) = kernels::attention_scores(&user_rows, &neg_rows, m, d);
+    let user_rows = BatchRows::gathered(&uv, &triples.users, d);
+    let (pos_scores, pos_dscore) = kernels::attention_scores(
+        user_rows,
+        BatchRows::gathered(&iv, &triples.pos, m * d),
+        m,
+        d,
+    );
+    let (neg_scores, neg_dscore) = kernels::attention_scores(
+        user_rows,
+        BatchRows::gathered(&iv, &triples.neg, m * d),
+        m,
+        d,
+    );
     let diff: Vec<f32> = pos_scores
         .iter()
         .zip(&neg_scores)
@@ -103,9 +93,8 @@ fn bpr_forward(
     let out = Flex::float_from_data(TensorData::new(diff, [b]), &users.device());
     let state = BprState {
         triples,
-        user_rows: Arc::new(user_rows),
-        pos_rows: Arc::new(pos_rows),
-        neg_rows: Arc::new(neg_rows),
+        users: users.clone(),
+        items: items.clone(),
         pos_dscore: Arc::new(pos_dscore),
         neg_dscore: Arc::new(neg_dscore),
         users_shape: [us[0], d],
@@ -114,16 +103,15 @@ fn bpr_forward(
     (out, state)
 }
 
+/// `Σᵦ ‖table[ids[b]]‖²`: the rows' squares in parallel, summed in batch order.
 fn square_sum_forward(table: &FloatTensor<Flex>, ids: &[u32]) -> FloatTensor<Flex> {
     let (shape, values) = host(table);
-    let d = shape[1];
-    let sum: f32 = ids
-        .iter()
-        .map(|&i| {
-            let row = &values[i as usize * d..(i as usize + 1) * d];
-            row.iter().map(|x| x * x).sum::<f32>()
-        })
-        .sum();
+    let rows = BatchRows::gathered(&values, ids, shape[1]);
+    let squares: Vec<f32> = (0..ids.len())
+        .into_par_iter()
+        .map(|b| kernels::dot(rows.row(b), rows.row(b)))
+        .collect();
+    let sum: f32 = squares.iter().sum();
     Flex::float_from_data(TensorData::new(vec![sum], [1]), &table.device())
 }
 
@@ -155,22 +143,57 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let (_, g) = host(&grad);
-        let neg_g: Vec<f32> = g.iter().map(|x| -x).collect();
         let [_, m, d] = s.items_shape;
-        let (gu_pos, gv_pos) =
-            kernels::attention_scores_grad(&s.user_rows, &s.pos_rows, &s.pos_dscore, &g, m, d);
-        let (gu_neg, gv_neg) =
-            kernels::attention_scores_grad(&s.user_rows, &s.neg_rows, &s.neg_dscore, &neg_g, m, d);
+        let (_, uv) = host(&s.users);
+        let (_, iv) = host(&s.items);
+        let t = &s.triples;
+        // The positive side with `g`, then the negative with `−g`, each in batch order:
+        // w = ±g[b]·∂r/∂sᵐ, ∂u[b] += Σₘ w·v[b, m], ∂v[b, m] += w·u[b].
+        let sides = [
+            (&t.pos, &s.pos_dscore, 1.0f32),
+            (&t.neg, &s.neg_dscore, -1.0),
+        ];
         if let Some(node) = parent_users {
             let mut table = vec![0f32; s.users_shape[0] * d];
-            scatter_add(&mut table, &s.triples.users, &gu_pos, d);
-            scatter_add(&mut table, &s.triples.users, &gu_neg, d);
+            kernels::scatter_in_row_blocks(&mut table, d, |rows, block| {
+                let mut sum = vec![0f32; d];
+                for (item_ids, dscore, sign) in sides {
+                    for (b, &u) in t.users.iter().enumerate() {
+                        let u = u as usize;
+                        if !rows.contains(&u) {
+                            continue;
+                        }
+                        let v = &iv[item_ids[b] as usize * m * d..][..m * d];
+                        sum.fill(0.0);
+                        for k in 0..m {
+                            let w = sign * g[b] * dscore[b * m + k];
+                            kernels::axpy(&mut sum, w, &v[k * d..(k + 1) * d]);
+                        }
+                        let out = &mut block[(u - rows.start) * d..][..d];
+                        out.iter_mut().zip(&sum).for_each(|(o, x)| *o += x);
+                    }
+                }
+            });
             grads.register::<Flex>(node.id, flex_tensor(table, s.users_shape, &grad));
         }
         if let Some(node) = parent_items {
             let mut table = vec![0f32; s.items_shape.iter().product()];
-            scatter_add(&mut table, &s.triples.pos, &gv_pos, m * d);
-            scatter_add(&mut table, &s.triples.neg, &gv_neg, m * d);
+            kernels::scatter_in_row_blocks(&mut table, m * d, |rows, block| {
+                for (item_ids, dscore, sign) in sides {
+                    for (b, &i) in item_ids.iter().enumerate() {
+                        let i = i as usize;
+                        if !rows.contains(&i) {
+                            continue;
+                        }
+                        let u = &uv[t.users[b] as usize * d..][..d];
+                        let out = &mut block[(i - rows.start) * m * d..][..m * d];
+                        for k in 0..m {
+                            let w = sign * g[b] * dscore[b * m + k];
+                            kernels::axpy(&mut out[k * d..(k + 1) * d], w, u);
+                        }
+                    }
+                }
+            });
             let data = TensorData::new(table, s.items_shape);
             grads.register::<Flex>(node.id, Flex::float_from_data(data, &grad.device()));
         }
@@ -194,12 +217,17 @@ impl Backward<Flex, 1> for GatheredSquareSumBackward {
             let (_, g) = host(&grad);
             let (n, d) = (shape[0], shape[1]);
             let twice_g = 2.0 * g[0];
-            let rows: Vec<f32> = gather(&values, &ids, d)
-                .into_iter()
-                .map(|x| twice_g * x)
-                .collect();
             let mut out = vec![0f32; n * d];
-            scatter_add(&mut out, &ids, &rows, d);
+            kernels::scatter_in_row_blocks(&mut out, d, |rows, block| {
+                for &i in ids.iter() {
+                    let i = i as usize;
+                    if rows.contains(&i) {
+                        let x = &values[i * d..(i + 1) * d];
+                        let o = &mut block[(i - rows.start) * d..][..d];
+                        o.iter_mut().zip(x).for_each(|(o, &x)| *o += twice_g * x);
+                    }
+                }
+            });
             grads.register::<Flex>(node.id, flex_tensor(out, [n, d], &grad));
         }
     }

@@ -28,14 +28,14 @@ fn for_each_row(out: &mut [f32], width: usize, kernel: &impl RowKernel) {
 }
 
 #[inline]
-fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
+pub(super) fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o += a * v;
     }
 }
 
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums: vectorisable without reassociation by the compiler. Chunks
     // rather than indices, so that no bounds check sits in the loop.
     debug_assert_eq!(a.len(), b.len());
@@ -310,12 +310,64 @@ impl RowKernel for SelfDotsGradRows<'_> {
     }
 }
 
+/// The rows of a batch: row `b` of a table, or row `ids[b]` of it (read in place,
+/// never gathered into a copy).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRows<'a> {
+    table: &'a [f32],
+    ids: Option<&'a [u32]>,
+    width: usize,
+}
+
+impl<'a> BatchRows<'a> {
+    /// Row `b` is `table[b]`.
+    pub fn contiguous(table: &'a [f32], width: usize) -> Self {
+        Self {
+            table,
+            ids: None,
+            width,
+        }
+    }
+
+    /// Row `b` is `table[ids[b]]`.
+    pub fn gathered(table: &'a [f32], ids: &'a [u32], width: usize) -> Self {
+        Self {
+            table,
+            ids: Some(ids),
+            width,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        match self.ids {
+            Some(ids) => ids.len(),
+            None => self.table.len() / self.width.max(1),
+        }
+    }
+
+    #[inline]
+    pub(super) fn row(&self, b: usize) -> &'a [f32] {
+        let r = self.ids.map_or(b, |ids| ids[b] as usize);
+        &self.table[r * self.width..(r + 1) * self.width]
+    }
+}
+
 /// Eq. 5–7 for a batch, fused: `r[b] = Σₘ aᵐ sᵐ` with `sᵐ = u[b]·v[b, m]` and
-/// `a = softmaxₘ(s/√d)`. `u` is `[B, d]`, `v` `[B, M, d]`. Returns the scores and,
-/// per (b, m), `∂r/∂sᵐ = aᵐ(1 + (sᵐ − r)/√d)`, which is all the backward needs.
-pub fn attention_scores(u: &[f32], v: &[f32], m: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
-    let b = u.len() / d.max(1);
-    assert_eq!(v.len(), b * m * d, "attention: v is not [B, M, d]");
+/// `a = softmaxₘ(s/√d)`. `u` has rows of `d`, `v` rows of `M·d` (the M modalities of
+/// an item). Returns the scores and, per (b, m), `∂r/∂sᵐ = aᵐ(1 + (sᵐ − r)/√d)`,
+/// which is all the backward needs.
+pub fn attention_scores(
+    u: BatchRows<'_>,
+    v: BatchRows<'_>,
+    m: usize,
+    d: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let b = u.len();
+    assert_eq!(v.len(), b, "attention: u and v have different batch sizes");
+    assert!(
+        u.width == d && v.width == m * d,
+        "attention: rows are not d and M·d wide"
+    );
     let scale = 1.0 / (d as f32).sqrt();
     let mut scores = vec![0f32; b];
     let mut dscore = vec![0f32; b * m];
@@ -324,10 +376,10 @@ pub fn attention_scores(u: &[f32], v: &[f32], m: usize, d: usize) -> (Vec<f32>, 
         .zip(dscore.par_chunks_mut(m.max(1)))
         .enumerate()
         .for_each(|(row, (score, ds))| {
-            let ur = &u[row * d..(row + 1) * d];
+            let (ur, vr) = (u.row(row), v.row(row));
             let mut s = [0f32; MAX_FUSED_MODALITIES];
             for k in 0..m {
-                s[k] = dot(ur, &v[(row * m + k) * d..(row * m + k + 1) * d]);
+                s[k] = dot(ur, &vr[k * d..(k + 1) * d]);
             }
             // Eq. 5 through the one shared softmax, then Eq. 7.
             let mut a = [0f32; MAX_FUSED_MODALITIES];
@@ -369,6 +421,30 @@ pub fn attention_scores_grad(
             }
         });
     (gu, gv)
+}
+
+/// Adds into `table` (rows of `width`) in parallel and deterministically: the rows are
+/// split into blocks, and `add(rows, block)` fills block `rows` — a task that visits
+/// the whole batch in order and adds only what lands in its rows. Each row thus
+/// receives its terms in batch order, whatever the number of threads.
+pub(super) fn scatter_in_row_blocks(
+    table: &mut [f32],
+    width: usize,
+    add: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) {
+    let n = table.len() / width.max(1);
+    if n == 0 {
+        return;
+    }
+    // A few blocks per thread, so that a crowded block does not hold up the rest.
+    let per_block = n.div_ceil(4 * rayon::current_num_threads()).max(16);
+    table
+        .par_chunks_mut(per_block * width)
+        .enumerate()
+        .for_each(|(block, rows)| {
+            let first = block * per_block;
+            add(first..first + rows.len() / width, rows)
+        });
 }
 
 /// Decoded rows per task of [`MpRows::decode_loss`]: 64 rows of a 4096-d modality

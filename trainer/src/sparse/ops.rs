@@ -45,7 +45,7 @@ impl SparseMatrix {
         }
     }
 
-    fn backward(&self) -> &Csr {
+    pub(super) fn backward(&self) -> &Csr {
         self.transpose.as_ref().unwrap_or(&self.forward)
     }
 }
@@ -157,7 +157,13 @@ fn attention_forward(
 ) -> (FloatTensor<Flex>, Vec<f32>) {
     let (shape, uv) = host(u);
     let (vshape, vv) = host(v);
-    let (scores, dscore) = kernels::attention_scores(&uv, &vv, vshape[1], shape[1]);
+    let (m, d) = (vshape[1], shape[1]);
+    let (scores, dscore) = kernels::attention_scores(
+        kernels::BatchRows::contiguous(&uv, d),
+        kernels::BatchRows::contiguous(&vv, m * d),
+        m,
+        d,
+    );
     let out = Flex::float_from_data(TensorData::new(scores, [shape[0]]), &u.device());
     (out, dscore)
 }
