@@ -21,7 +21,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 
-use super::kernels::FanIndex;
+use rayon::prelude::*;
+
+use super::kernels::{self, FanIndex};
 use super::ops::{flex_tensor, host, record};
 
 /// The constant part of one modality's graph: `λ·sᵐ` of the raw neighbours
@@ -36,6 +38,9 @@ pub struct MixedGraph {
 
 /// Row norms under this are clamped (as `l2_normalize_rows` does), degrees likewise.
 const TINY: f32 = 1e-12;
+
+/// Rows per rayon task: an item's row here is a few dozen numbers.
+const ROWS_PER_TASK: usize = 64;
 
 /// The normalised weights operation a backend can run natively.
 #[backend_extension(Autodiff, Flex)]
@@ -67,10 +72,11 @@ fn forward(x: &[f32], d: usize, graph: &MixedGraph) -> Forward {
     let k_raw = fan - k_learnt;
     let mut unit = vec![0f32; n * d];
     let norms: Vec<(f32, bool)> = x
-        .chunks_exact(d)
-        .zip(unit.chunks_exact_mut(d))
+        .par_chunks_exact(d)
+        .zip(unit.par_chunks_exact_mut(d))
+        .with_min_len(ROWS_PER_TASK)
         .map(|(row, u)| {
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let norm = kernels::dot(row, row).sqrt();
             let clamped = norm < TINY;
             let norm = norm.max(TINY);
             for (u, &v) in u.iter_mut().zip(row) {
@@ -81,30 +87,33 @@ fn forward(x: &[f32], d: usize, graph: &MixedGraph) -> Forward {
         .collect();
     let cos = graph.learnt.pair_dots(&unit, &unit, d);
     let mut weight = vec![0f32; n * fan];
-    for i in 0..n {
-        let row = &mut weight[i * fan..(i + 1) * fan];
-        row[..k_raw].copy_from_slice(&graph.raw_weight[i * k_raw..(i + 1) * k_raw]);
-        for (w, &c) in row[k_raw..]
-            .iter_mut()
-            .zip(&cos[i * k_learnt..(i + 1) * k_learnt])
-        {
-            *w = c.max(0.0) * (1.0 - graph.lambda);
-        }
-    }
     let inv_sqrt_degree: Vec<(f32, bool)> = weight
-        .chunks_exact(fan.max(1))
-        .map(|row| {
+        .par_chunks_exact_mut(fan.max(1))
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .map(|(i, row)| {
+            row[..k_raw].copy_from_slice(&graph.raw_weight[i * k_raw..(i + 1) * k_raw]);
+            for (w, &c) in row[k_raw..]
+                .iter_mut()
+                .zip(&cos[i * k_learnt..(i + 1) * k_learnt])
+            {
+                *w = c.max(0.0) * (1.0 - graph.lambda);
+            }
             let degree: f32 = row.iter().sum();
             (degree.max(TINY).powf(-0.5), degree < TINY)
         })
         .collect();
     let mut out = vec![0f32; n * fan];
-    for i in 0..n {
-        let ri = inv_sqrt_degree[i].0;
-        for e in i * fan..(i + 1) * fan {
-            out[e] = weight[e] * ri * inv_sqrt_degree[graph.all.ids[e] as usize].0;
-        }
-    }
+    out.par_chunks_exact_mut(fan.max(1))
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(i, row)| {
+            let ri = inv_sqrt_degree[i].0;
+            for (j, o) in row.iter_mut().enumerate() {
+                let e = i * fan + j;
+                *o = weight[e] * ri * inv_sqrt_degree[graph.all.ids[e] as usize].0;
+            }
+        });
     Forward {
         norms,
         unit,
@@ -125,6 +134,8 @@ fn backward(f: &Forward, g: &[f32], d: usize, graph: &MixedGraph) -> Vec<f32> {
     // ∂rᵢ: as the row factor of its own edges, and as the neighbour factor of the
     // edges that gather i (reverse index, in edge order).
     let d_r: Vec<f32> = (0..n)
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
         .map(|i| {
             let own: f32 = (i * fan..(i + 1) * fan)
                 .map(|e| g[e] * f.weight[e] * r(all.ids[e] as usize))
@@ -142,38 +153,41 @@ fn backward(f: &Forward, g: &[f32], d: usize, graph: &MixedGraph) -> Vec<f32> {
     // ∂deg = ∂r · (−½)·deg^{-3/2} = ∂r · (−½)·r³ (none where the degree was clamped);
     // every weight of the row adds it. Only the learnt weights depend on x.
     let mut d_cos = vec![0f32; n * k_learnt];
-    for (i, (&(ri, clamped), &d_ri)) in f.inv_sqrt_degree.iter().zip(&d_r).enumerate() {
-        let d_degree = if clamped {
-            0.0
-        } else {
-            d_ri * -0.5 * ri * ri * ri
-        };
-        for j in 0..k_learnt {
-            let e = i * fan + k_raw + j;
-            let d_weight = g[e] * ri * r(all.ids[e] as usize) + d_degree;
-            let c = i * k_learnt + j;
-            d_cos[c] = if f.cos[c] > 0.0 {
-                d_weight * (1.0 - graph.lambda)
-            } else {
+    d_cos
+        .par_chunks_exact_mut(k_learnt.max(1))
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(i, d_cos_row)| {
+            let (ri, clamped) = f.inv_sqrt_degree[i];
+            let d_degree = if clamped {
                 0.0
+            } else {
+                d_r[i] * -0.5 * ri * ri * ri
             };
-        }
-    }
+            for (j, dc) in d_cos_row.iter_mut().enumerate() {
+                let e = i * fan + k_raw + j;
+                let d_weight = g[e] * ri * r(all.ids[e] as usize) + d_degree;
+                *dc = if f.cos[i * k_learnt + j] > 0.0 {
+                    d_weight * (1.0 - graph.lambda)
+                } else {
+                    0.0
+                };
+            }
+        });
     let d_unit = graph.learnt.self_dots_grad(&d_cos, &f.unit, d);
     // Through nᵢ = xᵢ/‖xᵢ‖: ∂xᵢ = (∂nᵢ − nᵢ(nᵢ·∂nᵢ)) / ‖xᵢ‖ (just ∂nᵢ/TINY if clamped).
     let mut d_x = vec![0f32; n * d];
-    for (i, out) in d_x.chunks_exact_mut(d).enumerate() {
-        let (norm, clamped) = f.norms[i];
-        let (u, du) = (&f.unit[i * d..(i + 1) * d], &d_unit[i * d..(i + 1) * d]);
-        let along: f32 = if clamped {
-            0.0
-        } else {
-            u.iter().zip(du).map(|(a, b)| a * b).sum()
-        };
-        for ((o, &a), &b) in out.iter_mut().zip(u).zip(du) {
-            *o = (b - a * along) / norm;
-        }
-    }
+    d_x.par_chunks_exact_mut(d)
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(i, out)| {
+            let (norm, clamped) = f.norms[i];
+            let (u, du) = (&f.unit[i * d..(i + 1) * d], &d_unit[i * d..(i + 1) * d]);
+            let along = if clamped { 0.0 } else { kernels::dot(u, du) };
+            for ((o, &a), &b) in out.iter_mut().zip(u).zip(du) {
+                *o = (b - a * along) / norm;
+            }
+        });
     d_x
 }
 
