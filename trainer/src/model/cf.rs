@@ -1,11 +1,14 @@
 //! The collaborative-filtering backbone over the user-item graph: LightGCN (the
 //! default), BPRMF or NGCF; it gives the user embeddings and the interaction modality.
 
+use std::sync::Arc;
+
 use burn::tensor::{Tensor, activation};
 
 use super::graph::{BipartiteGraph, l2_normalize_rows};
 use super::{Mario, Params};
 use crate::config::CfBackbone;
+use crate::sparse::{self, LightGcnGraph};
 
 impl Mario {
     /// The CF backbone over the user-item graph `graph` (normally `self.bipartite`):
@@ -22,10 +25,18 @@ impl Mario {
         if let Some(extra) = extra_item {
             items = items + extra;
         }
-        let ego = Tensor::cat(vec![users, items], 0);
-        let out = match self.config.cf {
-            CfBackbone::Bprmf => ego,
-            CfBackbone::Lightgcn => {
+        let out = match (self.config.cf, &graph.matrix) {
+            (CfBackbone::Lightgcn, Some(matrix)) => {
+                // flex: the whole readout as one operation with its own backward.
+                let readout = Arc::new(LightGcnGraph {
+                    matrix: matrix.clone(),
+                    layers: self.config.cf_layers,
+                });
+                sparse::lightgcn_readout(users, items, &readout)
+            }
+            (CfBackbone::Bprmf, _) => Tensor::cat(vec![users, items], 0),
+            (CfBackbone::Lightgcn, None) => {
+                let ego = Tensor::cat(vec![users, items], 0);
                 // Mean of layer outputs 0..=L (LightGCN's readout).
                 let mut sum = ego.clone();
                 let mut h = ego;
@@ -35,7 +46,8 @@ impl Mario {
                 }
                 sum / (self.config.cf_layers as f32 + 1.0)
             }
-            CfBackbone::Ngcf => {
+            (CfBackbone::Ngcf, _) => {
+                let ego = Tensor::cat(vec![users, items], 0);
                 // NGCF: e' = LeakyReLU((Âe + e)W₁ + (Âe ⊙ e)W₂), L2-normalised per
                 // layer; readout is the mean of the layers (not the concatenation) so
                 // that the interaction modality lives in the same d-space as the others.

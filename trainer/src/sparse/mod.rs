@@ -3,12 +3,14 @@
 //! attention scores (Eq. 5–7) and the MP loss (Eq. 8, 10) fused into one pass each;
 //! every operation has its own backward ([`ops`]), over host kernels parallel across
 //! rows ([`kernels`]); the batch's gathers fused with the BPR scores and the L2 sum
-//! ([`batch`]); and the mixed, normalised item-graph weights (Eq. 2–4) in one
-//! operation ([`graph_weights`]).
+//! ([`batch`]); the mixed, normalised item-graph weights (Eq. 2–4) in one
+//! operation ([`graph_weights`]); and LightGCN's whole readout, `mean(Â^l E⁰)`
+//! ([`lightgcn`]).
 
 mod batch;
 mod graph_weights;
 mod kernels;
+mod lightgcn;
 mod ops;
 pub(crate) mod simd;
 #[cfg(test)]
@@ -17,6 +19,7 @@ mod tests;
 pub use batch::{Triples, bpr_differences, gathered_square_sum};
 pub use graph_weights::{MixedGraph, mixed_graph_weights};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
+pub use lightgcn::{LightGcnGraph, lightgcn_readout};
 pub use ops::{
     SparseMatrix, attention_scores, compress, fan_weighted_sum, mp_loss, spmm, supported,
 };

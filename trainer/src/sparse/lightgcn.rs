@@ -1,0 +1,146 @@
+//! LightGCN's readout over the user-item graph as one flex operation with its own
+//! backward: `E = mean(E⁰, ÂE⁰, …, Â^L E⁰)` for the ego table `E⁰ = [users; items]`.
+//!
+//! Through burn's ops the readout is a concatenation, L products, L additions, a
+//! division and, backward, as many again plus the concatenation's split — each a
+//! table-sized tensor. Here the forward is L CSR products ([`Csr::matmul`]) summed
+//! in place, and the backward is Horner's rule on the same products:
+//! `∂E⁰ = Σₗ (Âᵀ)ˡ q = q + Âᵀ(q + Âᵀ(q + …))` with `q = ∂E / (L + 1)`.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use super::ops::{SparseMatrix, flex_tensor, host, record};
+
+/// The normalised user-item adjacency `Â` (users first) and the number of layers.
+#[derive(Debug)]
+pub struct LightGcnGraph {
+    pub matrix: Arc<SparseMatrix>,
+    pub layers: usize,
+}
+
+/// The readout operation a backend can run natively.
+#[backend_extension(Autodiff, Flex)]
+pub trait LightGcnBackend: Backend {
+    /// `mean(E⁰, ÂE⁰, …, Â^L E⁰)` (`[U + I, d]`) for `E⁰ = [users; items]`.
+    fn lightgcn_readout(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        graph: Arc<LightGcnGraph>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Elements per rayon task of the table-wide additions.
+const CHUNK: usize = 1 << 14;
+
+/// `acc += x`, element by element, in parallel.
+fn add_assign(acc: &mut [f32], x: &[f32]) {
+    acc.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(a, x)| a.iter_mut().zip(x).for_each(|(a, &x)| *a += x));
+}
+
+fn forward(users: &[f32], items: &[f32], d: usize, graph: &LightGcnGraph) -> Vec<f32> {
+    let mut ego = Vec::with_capacity(users.len() + items.len());
+    ego.extend_from_slice(users);
+    ego.extend_from_slice(items);
+    let mut sum = ego.clone();
+    let mut h = ego;
+    for _ in 0..graph.layers {
+        h = graph.matrix.forward.matmul(&h, d);
+        add_assign(&mut sum, &h);
+    }
+    let layers = graph.layers as f32 + 1.0;
+    sum.par_chunks_mut(CHUNK)
+        .for_each(|c| c.iter_mut().for_each(|x| *x /= layers));
+    sum
+}
+
+/// `∂E⁰` for `g = ∂L/∂E` (`[U + I, d]`), by Horner's rule.
+fn backward(g: &[f32], d: usize, graph: &LightGcnGraph) -> Vec<f32> {
+    let layers = graph.layers as f32 + 1.0;
+    let q: Vec<f32> = g.par_iter().map(|x| x / layers).collect();
+    let mut acc = q.clone();
+    for _ in 0..graph.layers {
+        acc = graph.matrix.backward().matmul(&acc, d);
+        add_assign(&mut acc, &q);
+    }
+    acc
+}
+
+impl LightGcnBackend for Flex {
+    fn lightgcn_readout(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        graph: Arc<LightGcnGraph>,
+    ) -> FloatTensor<Self> {
+        let (us, uv) = host(&users);
+        let (is, iv) = host(&items);
+        assert_eq!(us[1], is[1], "lightgcn: users and items differ in width");
+        let out = forward(&uv, &iv, us[1], &graph);
+        flex_tensor(out, [us[0] + is[0], us[1]], &users)
+    }
+}
+
+#[derive(Debug)]
+struct LightGcnReadoutBackward;
+
+impl Backward<Flex, 2> for LightGcnReadoutBackward {
+    /// (graph, users' rows, d).
+    type State = (Arc<LightGcnGraph>, usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_users, parent_items] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (graph, n_users, d) = ops.state;
+        let (shape, g) = host(&grad);
+        let mut users = backward(&g, d, &graph);
+        let items = users.split_off(n_users * d);
+        if let Some(node) = parent_users {
+            grads.register::<Flex>(node.id, flex_tensor(users, [n_users, d], &grad));
+        }
+        if let Some(node) = parent_items {
+            let rows = shape[0] - n_users;
+            grads.register::<Flex>(node.id, flex_tensor(items, [rows, d], &grad));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> LightGcnBackend for Autodiff<Flex, C> {
+    fn lightgcn_readout(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        graph: Arc<LightGcnGraph>,
+    ) -> FloatTensor<Self> {
+        let kind = LightGcnReadoutBackward
+            .prepare::<C>([users.node(), items.node()])
+            .compute_bound()
+            .stateful();
+        let (up, ip) = (users.into_primitive(), items.into_primitive());
+        let [n_users, d] = [up.shape()[0], up.shape()[1]];
+        let out = Flex::lightgcn_readout(up, ip, graph.clone());
+        record(kind, (graph, n_users, d), out)
+    }
+}
+
+/// LightGCN's readout on flex tensors (see [`LightGcnBackend::lightgcn_readout`]):
+/// users `[U, d]`, items `[I, d]` → `[U + I, d]`.
+pub fn lightgcn_readout(
+    users: Tensor<2>,
+    items: Tensor<2>,
+    graph: &Arc<LightGcnGraph>,
+) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as LightGcnBackend>::lightgcn_readout(
+        users.into_dispatch(),
+        items.into_dispatch(),
+        graph.clone(),
+    ))
+}
