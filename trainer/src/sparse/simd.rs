@@ -124,10 +124,16 @@ fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
         .zip(b[..whole].chunks_exact(LANES))
         .zip(signs[..whole].chunks_exact_mut(LANES))
     {
+        // The signs through 32-bit lanes: `i8` arithmetic on comparison results keeps
+        // LLVM from vectorising the loop (one scalar compare per element, measured).
+        let mut wide = [0i32; LANES];
         for l in 0..LANES {
             let diff = ac[l] - bc[l];
             acc[l] += diff.abs();
-            sc[l] = i8::from(diff > 0.0) - i8::from(diff < 0.0);
+            wide[l] = i32::from(diff > 0.0) - i32::from(diff < 0.0);
+        }
+        for (s, w) in sc.iter_mut().zip(wide) {
+            *s = w as i8;
         }
     }
     for (l, ((&x, &y), s)) in a[whole..]
