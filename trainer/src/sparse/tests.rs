@@ -31,20 +31,30 @@ fn random_ids(rng: &mut ChaCha8Rng, n: usize, fan: usize) -> Vec<u32> {
         .collect()
 }
 
-#[test]
-fn spmm_matches_edge_list_propagation_values_and_gradients() {
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let (n_users, n_items, d) = (23, 17, 5);
-    let train: Vec<Vec<u32>> = (0..n_users)
+/// Each user's training items: up to `per_user` random items, sorted, no repeats.
+fn random_train(
+    rng: &mut ChaCha8Rng,
+    n_users: usize,
+    n_items: usize,
+    per_user: usize,
+) -> Vec<Vec<u32>> {
+    (0..n_users)
         .map(|_| {
-            let mut items: Vec<u32> = (0..4)
+            let mut items: Vec<u32> = (0..per_user)
                 .map(|_| rng.random_range(0..n_items as u32))
                 .collect();
             items.sort();
             items.dedup();
             items
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn spmm_matches_edge_list_propagation_values_and_gradients() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (n_users, n_items, d) = (23, 17, 5);
+    let train = random_train(&mut rng, n_users, n_items, 4);
     let device = Device::flex().autodiff();
     let graph = BipartiteGraph::new(&train, n_items, &Device::flex());
     let n = n_users + n_items;
@@ -394,16 +404,7 @@ fn compress_matches_matmul_values_and_gradients() {
 fn lightgcn_readout_matches_the_burn_chain_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let (n_users, n_items, d) = (19, 13, 6);
-    let train: Vec<Vec<u32>> = (0..n_users)
-        .map(|_| {
-            let mut items: Vec<u32> = (0..5)
-                .map(|_| rng.random_range(0..n_items as u32))
-                .collect();
-            items.sort();
-            items.dedup();
-            items
-        })
-        .collect();
+    let train = random_train(&mut rng, n_users, n_items, 5);
     let device = Device::flex().autodiff();
     let graph = BipartiteGraph::new(&train, n_items, &Device::flex());
     let n = n_users + n_items;
