@@ -451,7 +451,7 @@ pub(super) fn scatter_in_row_blocks(
 /// are 1 MiB, about one core's L2.
 const MP_TILE: usize = 64;
 
-/// Rows per task of [`MpRows::decode_loss_grad`]: enough rows for its `Gᵀ·code`
+/// Rows per task of [`MpRows::decode_loss_grad`]: enough rows for its `codeᵀ·G`
 /// share to be a real product (k = 256), few enough that a batch has several tasks.
 const MP_CHUNK: usize = 256;
 
@@ -531,10 +531,11 @@ impl MpRows {
     }
 
     /// The backward of [`MpRows::decode_loss`] for the upstream gradient `g`:
-    /// `∂code = G·W̃ᵀ` (`[n, d]`) and `∂W̃ᵀ = Gᵀ·code` (`[dₘ, d]`), where
+    /// `∂code = G·W̃ᵀ` (`[n, d]`) and `∂W̃ = codeᵀ·G` (`[d, dₘ]`, the decoder's own
+    /// layout: no transposed view for the optimiser to copy), where
     /// `G[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)` is built [`MP_CHUNK`] rows at a
     /// time and never stored whole (`[n, dₘ]` is 36 MB a step at baby's shape).
-    /// `decoder` is `W̃`, `[d, dₘ]`. The chunks' shares of `∂W̃ᵀ` are added in chunk
+    /// `decoder` is `W̃`, `[d, dₘ]`. The chunks' shares of `∂W̃` are added in chunk
     /// order, so the result does not depend on the thread count.
     pub fn decode_loss_grad(
         &self,
@@ -549,9 +550,9 @@ impl MpRows {
         assert_eq!(signs.len(), n * dm, "mp: signs are not n × dm");
         assert_eq!(code.len(), n * d, "mp: code is not n × d");
         let mut grad_code = vec![0f32; n * d];
-        let mut grad_decoder_t = vec![0f32; dm * d];
+        let mut grad_decoder = vec![0f32; d * dm];
         if n == 0 || dm == 0 || d == 0 {
-            return (grad_code, grad_decoder_t);
+            return (grad_code, grad_decoder);
         }
         let scale = g * self.scale(dm);
         let decoder_t = MatRef::row_major(decoder, d, dm).t();
@@ -574,17 +575,17 @@ impl MpRows {
                 }
                 let g_rows = MatRef::row_major(&g_rows, rows, dm);
                 matmul(g_rows, decoder_t, grad_code_chunk);
-                let mut share = vec![0f32; dm * d];
+                let mut share = vec![0f32; d * dm];
                 let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
-                matmul(g_rows.t(), code_rows, &mut share);
+                matmul(code_rows.t(), g_rows, &mut share);
                 share
             })
             .collect();
         for share in &shares {
-            for (o, &v) in grad_decoder_t.iter_mut().zip(share) {
+            for (o, &v) in grad_decoder.iter_mut().zip(share) {
                 *o += v;
             }
         }
-        (grad_code, grad_decoder_t)
+        (grad_code, grad_decoder)
     }
 }

@@ -206,13 +206,12 @@ impl Backward<Flex, 2> for MpLossBackward {
         let (_, dec) = host(&decoder);
         let (_, cv) = host(&code);
         let [n, d, dm] = [rows.ids.len(), decoder.shape()[0], decoder.shape()[1]];
-        let (gc, gw_t) = rows.decode_loss_grad(&signs, g[0], &cv, &dec, d, dm);
+        let (gc, gw) = rows.decode_loss_grad(&signs, g[0], &cv, &dec, d, dm);
         if let Some(node) = parent_code {
             grads.register::<Flex>(node.id, flex_tensor(gc, [n, d], &grad));
         }
         if let Some(node) = parent_decoder {
-            let gw_t = flex_tensor(gw_t, [dm, d], &grad);
-            grads.register::<Flex>(node.id, Flex::float_transpose(gw_t));
+            grads.register::<Flex>(node.id, flex_tensor(gw, [d, dm], &grad));
         }
     }
 }
