@@ -200,7 +200,9 @@ fn attention_scores_match_fuse_and_score_values_and_gradients() {
 #[test]
 fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    let (n_users, n_items, m, d, b) = (11, 13, 3, 8, 41);
+    // Tables of more than one block of `scatter_in_row_blocks` (16+ rows a block), so
+    // that rows are added at offsets into later blocks too.
+    let (n_users, n_items, m, d, b) = (53, 47, 3, 8, 150);
     let device = Device::flex().autodiff();
     let users_v = random(&mut rng, n_users * d);
     let items_v: Vec<Vec<f32>> = (0..m).map(|_| random(&mut rng, n_items * d)).collect();
@@ -445,4 +447,55 @@ fn lightgcn_readout_matches_the_burn_chain_values_and_gradients() {
         assert_close(&fast_gu, &ref_gu, &format!("∂users, L = {layers}"));
         assert_close(&fast_gi, &ref_gi, &format!("∂items, L = {layers}"));
     }
+}
+
+/// The readout's backward must take `Âᵀ` where `Â` is not symmetric: here a random
+/// square matrix with its transpose, against the same chain of [`spmm`] operations
+/// (whose backward is tested against the edge-list path above).
+#[test]
+fn lightgcn_readout_takes_the_transpose_backward() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let (n_users, n_items, d, layers) = (9, 8, 4, 2);
+    let n = n_users + n_items;
+    let triplets: Vec<(u32, u32, f32)> = (0..n)
+        .flat_map(|r| (0..3).map(move |j| (r as u32, ((r * 5 + j * 7) % n) as u32, 0.0)))
+        .map(|(r, c, _)| (r, c, rng.random_range(-1.0..1.0)))
+        .collect();
+    let forward = Csr::from_triplets(n, n, &triplets);
+    let transpose = Some(forward.transpose());
+    let matrix = Arc::new(SparseMatrix { forward, transpose });
+    let device = Device::flex().autodiff();
+    let user_values = random(&mut rng, n_users * d);
+    let item_values = random(&mut rng, n_items * d);
+    let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
+    let run = |fast: bool| {
+        let users = float_tensor(user_values.clone(), [n_users, d], &device).require_grad();
+        let items = float_tensor(item_values.clone(), [n_items, d], &device).require_grad();
+        let out = if fast {
+            let readout = Arc::new(LightGcnGraph {
+                matrix: matrix.clone(),
+                layers,
+            });
+            lightgcn_readout(users.clone(), items.clone(), &readout)
+        } else {
+            let mut h = Tensor::cat(vec![users.clone(), items.clone()], 0);
+            let mut sum = h.clone();
+            for _ in 0..layers {
+                h = spmm(h, &matrix);
+                sum = sum + h.clone();
+            }
+            sum / (layers as f32 + 1.0)
+        };
+        let grads = (out.clone() * probe.clone()).sum().backward();
+        (
+            to_f32(out.inner()),
+            to_f32(users.grad(&grads).expect("users have a gradient")),
+            to_f32(items.grad(&grads).expect("items have a gradient")),
+        )
+    };
+    let (fast_out, fast_gu, fast_gi) = run(true);
+    let (ref_out, ref_gu, ref_gi) = run(false);
+    assert_close(&fast_out, &ref_out, "readout");
+    assert_close(&fast_gu, &ref_gu, "∂users");
+    assert_close(&fast_gi, &ref_gi, "∂items");
 }
