@@ -17,9 +17,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `MIMALLOC_ALLOW_THP` is set, which then decides as mimalloc documents). With them,
 /// mimalloc's 2 MiB pages round every partly used span up, and each page that a
 /// training step touches again after a purge is a 2 MiB page for the kernel to zero:
-/// one `sports` epoch + evaluation + export peaked at 1,260 MiB with them, 1,136 MiB
-/// without; 5 dense epochs spent 0.71–0.89 s in the kernel with them, 0.53–0.58 s
-/// without (`perf stat`). mimalloc's default purge delay (1 s) is kept: a 10 ms delay
+/// one `sports` epoch + evaluation + export peaked at 1,260 MiB with them, 1,131 MiB
+/// without; 5 dense epochs spent 0.71–0.89 s in the kernel with them, 0.48–0.58 s
+/// without (`/usr/bin/time`). mimalloc's default purge delay (1 s) is kept: a 10 ms delay
 /// (`MIMALLOC_PURGE_DELAY=10`) re-faults a step's temporaries every batch (328 k
 /// page faults in 5 dense epochs against 14 k).
 fn disable_transparent_huge_pages() {
@@ -27,17 +27,25 @@ fn disable_transparent_huge_pages() {
         return;
     }
     // SAFETY: PR_SET_THP_DISABLE sets one flag of this process, read by the kernel at
-    // its next page fault; no memory of ours is touched. A failure (old kernels) only
-    // leaves THP as it was.
+    // its next page fault; no memory of ours is touched. The variadic arguments are
+    // passed as the `unsigned long`s the kernel reads.
     #[cfg(target_os = "linux")]
     #[allow(unsafe_code)]
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    let status = unsafe {
+        let (on, unused) = (1 as libc::c_ulong, 0 as libc::c_ulong);
+        libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused)
+    };
+    // A failure (an old kernel) only leaves transparent huge pages as they were.
+    #[cfg(target_os = "linux")]
+    if status != 0 {
+        tracing::debug!(
+            "prctl(PR_SET_THP_DISABLE) failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
 fn main() {
-    disable_transparent_huge_pages();
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("MARIO_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
@@ -46,6 +54,7 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
+    disable_transparent_huge_pages();
     let cli = Cli::parse();
     // The whole command runs on a worker of one rayon pool (the size rayon would pick:
     // `RAYON_NUM_THREADS`, else one per core), so that every parallel loop — ours, gemm's,

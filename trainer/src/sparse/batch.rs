@@ -129,9 +129,11 @@ impl BatchBackend for Flex {
     }
 }
 
-/// Backward of the BPR differences: each side's attention backward
-/// ([`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
-/// added into the users' and items' tables.
+/// Backward of the BPR differences: each side's attention backward (the terms of
+/// [`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
+/// formed and added straight into the users' and items' tables, in parallel over row
+/// blocks ([`kernels::scatter_in_row_blocks`]). The state keeps the two tables, not
+/// copies of the batch's rows: `[I, M, d]` lives until the backward.
 #[derive(Debug)]
 struct BprDifferencesBackward;
 
