@@ -19,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// training step touches again after a purge is a 2 MiB page for the kernel to zero:
 /// one `sports` epoch + evaluation + export peaked at 1,260 MiB with them, 1,131 MiB
 /// without; 5 dense epochs spent 0.71–0.89 s in the kernel with them, 0.48–0.58 s
-/// without (`/usr/bin/time`). mimalloc's default purge delay (1 s) is kept: a 10 ms delay
+/// without (`perf stat`, sys). mimalloc's default purge delay (1 s) is kept: a 10 ms delay
 /// (`MIMALLOC_PURGE_DELAY=10`) re-faults a step's temporaries every batch (328 k
 /// page faults in 5 dense epochs against 14 k).
 fn disable_transparent_huge_pages() {
