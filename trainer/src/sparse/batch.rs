@@ -9,7 +9,7 @@
 //! ([`kernels::attention_scores`] over [`BatchRows::gathered`], no copies), and the
 //! backward adds each triple's gradient rows into one table-sized buffer, in parallel
 //! over blocks of table rows, each block visiting the triples in batch order
-//! ([`kernels::scatter_in_row_blocks`]: the same bits for any thread count).
+//! ([`kernels::scatter_rows`]: the same bits for any thread count).
 
 use std::sync::Arc;
 
@@ -132,7 +132,7 @@ impl BatchBackend for Flex {
 /// Backward of the BPR differences: each side's attention backward (the terms of
 /// [`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
 /// formed and added straight into the users' and items' tables, in parallel over row
-/// blocks ([`kernels::scatter_in_row_blocks`]). The state keeps the two tables, not
+/// blocks ([`kernels::scatter_rows`]). The state keeps the two tables, not
 /// copies of the batch's rows: `[I, M, d]` lives until the backward.
 #[derive(Debug)]
 struct BprDifferencesBackward;
@@ -157,45 +157,44 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
         ];
         if let Some(node) = parent_users {
             let mut table = vec![0f32; s.users_shape[0] * d];
-            kernels::scatter_in_row_blocks(&mut table, d, |rows, block| {
-                let mut sum = vec![0f32; d];
-                for (item_ids, dscore, sign) in sides {
-                    for (b, &u) in t.users.iter().enumerate() {
-                        let u = u as usize;
-                        if !rows.contains(&u) {
-                            continue;
-                        }
-                        let v = &iv[item_ids[b] as usize * m * d..][..m * d];
-                        sum.fill(0.0);
-                        for k in 0..m {
-                            let w = sign * g[b] * dscore[b * m + k];
-                            kernels::axpy(&mut sum, w, &v[k * d..(k + 1) * d]);
-                        }
-                        let out = &mut block[(u - rows.start) * d..][..d];
-                        out.iter_mut().zip(&sum).for_each(|(o, x)| *o += x);
+            kernels::scatter_rows(
+                &mut table,
+                d,
+                &[t.users.as_slice(), t.users.as_slice()],
+                |side, b, out| {
+                    let (item_ids, dscore, sign) = sides[side];
+                    let v = &iv[item_ids[b] as usize * m * d..][..m * d];
+                    let mut w = [0f32; kernels::MAX_FUSED_MODALITIES];
+                    for (k, w) in w[..m].iter_mut().enumerate() {
+                        *w = sign * g[b] * dscore[b * m + k];
                     }
-                }
-            });
+                    // Σₘ wᵐ·v[b, m] summed from zero per element, then added: the sum first.
+                    for (e, o) in out.iter_mut().enumerate() {
+                        let mut sum = 0f32;
+                        for (k, &w) in w[..m].iter().enumerate() {
+                            sum += w * v[k * d + e];
+                        }
+                        *o += sum;
+                    }
+                },
+            );
             grads.register::<Flex>(node.id, flex_tensor(table, s.users_shape, &grad));
         }
         if let Some(node) = parent_items {
             let mut table = vec![0f32; s.items_shape.iter().product()];
-            kernels::scatter_in_row_blocks(&mut table, m * d, |rows, block| {
-                for (item_ids, dscore, sign) in sides {
-                    for (b, &i) in item_ids.iter().enumerate() {
-                        let i = i as usize;
-                        if !rows.contains(&i) {
-                            continue;
-                        }
-                        let u = &uv[t.users[b] as usize * d..][..d];
-                        let out = &mut block[(i - rows.start) * m * d..][..m * d];
-                        for k in 0..m {
-                            let w = sign * g[b] * dscore[b * m + k];
-                            kernels::axpy(&mut out[k * d..(k + 1) * d], w, u);
-                        }
+            kernels::scatter_rows(
+                &mut table,
+                m * d,
+                &[t.pos.as_slice(), t.neg.as_slice()],
+                |side, b, out| {
+                    let (_, dscore, sign) = sides[side];
+                    let u = &uv[t.users[b] as usize * d..][..d];
+                    for k in 0..m {
+                        let w = sign * g[b] * dscore[b * m + k];
+                        kernels::axpy(&mut out[k * d..(k + 1) * d], w, u);
                     }
-                }
-            });
+                },
+            );
             let data = TensorData::new(table, s.items_shape);
             grads.register::<Flex>(node.id, Flex::float_from_data(data, &grad.device()));
         }
@@ -220,15 +219,10 @@ impl Backward<Flex, 1> for GatheredSquareSumBackward {
             let (n, d) = (shape[0], shape[1]);
             let twice_g = 2.0 * g[0];
             let mut out = vec![0f32; n * d];
-            kernels::scatter_in_row_blocks(&mut out, d, |rows, block| {
-                for &i in ids.iter() {
-                    let i = i as usize;
-                    if rows.contains(&i) {
-                        let x = &values[i * d..(i + 1) * d];
-                        let o = &mut block[(i - rows.start) * d..][..d];
-                        o.iter_mut().zip(x).for_each(|(o, &x)| *o += twice_g * x);
-                    }
-                }
+            kernels::scatter_rows(&mut out, d, &[ids.as_slice()], |_, b, row| {
+                let i = ids[b] as usize;
+                let x = &values[i * d..(i + 1) * d];
+                row.iter_mut().zip(x).for_each(|(o, &x)| *o += twice_g * x);
             });
             grads.register::<Flex>(node.id, flex_tensor(out, [n, d], &grad));
         }

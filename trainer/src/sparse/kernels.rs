@@ -423,14 +423,17 @@ pub fn attention_scores_grad(
     (gu, gv)
 }
 
-/// Adds into `table` (rows of `width`) in parallel and deterministically: the rows are
-/// split into blocks, and `add(rows, block)` fills block `rows` — a task that visits
-/// the whole batch in order and adds only what lands in its rows. Each row thus
-/// receives its terms in batch order, whatever the number of threads.
-pub(super) fn scatter_in_row_blocks(
+/// Adds into rows of `table` (each `width` wide) in parallel and deterministically:
+/// for every pass `p` and every `b` of `passes[p]`, in that order, `add(p, b, row)`
+/// adds batch entry `b`'s term into `row`, table row `passes[p][b]`. The rows are split
+/// into blocks, one task each, and every task visits all the passes in order but
+/// calls `add` only for its own rows: each row receives its terms in pass and batch
+/// order, whatever the number of threads.
+pub(super) fn scatter_rows(
     table: &mut [f32],
     width: usize,
-    add: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+    passes: &[&[u32]],
+    add: impl Fn(usize, usize, &mut [f32]) + Sync,
 ) {
     let n = table.len() / width.max(1);
     if n == 0 {
@@ -443,7 +446,15 @@ pub(super) fn scatter_in_row_blocks(
         .enumerate()
         .for_each(|(block, rows)| {
             let first = block * per_block;
-            add(first..first + rows.len() / width, rows)
+            let own = first..first + rows.len() / width;
+            for (p, ids) in passes.iter().enumerate() {
+                for (b, &id) in ids.iter().enumerate() {
+                    let id = id as usize;
+                    if own.contains(&id) {
+                        add(p, b, &mut rows[(id - first) * width..][..width]);
+                    }
+                }
+            }
         });
 }
 

@@ -200,7 +200,7 @@ fn attention_scores_match_fuse_and_score_values_and_gradients() {
 #[test]
 fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    // Tables of more than one block of `scatter_in_row_blocks` (16+ rows a block), so
+    // Tables of more than one block of `kernels::scatter_rows` (16+ rows a block), so
     // that rows are added at offsets into later blocks too.
     let (n_users, n_items, m, d, b) = (53, 47, 3, 8, 150);
     let device = Device::flex().autodiff();
