@@ -23,7 +23,7 @@ use burn::tensor::Tensor;
 
 use rayon::prelude::*;
 
-use super::kernels::{self, FanIndex};
+use super::kernels::{self, FanIndex, ROWS_PER_TASK};
 use super::ops::{flex_tensor, host, record};
 
 /// The constant part of one modality's graph: `λ·sᵐ` of the raw neighbours
@@ -38,9 +38,6 @@ pub struct MixedGraph {
 
 /// Row norms under this are clamped (as `l2_normalize_rows` does), degrees likewise.
 const TINY: f32 = 1e-12;
-
-/// Rows per rayon task: an item's row here is a few dozen numbers.
-const ROWS_PER_TASK: usize = 64;
 
 /// The normalised weights operation a backend can run natively.
 #[backend_extension(Autodiff, Flex)]

@@ -13,7 +13,7 @@ use mario_shared::matmul::{MatRef, matmul};
 use super::simd::{self, RowKernel, weighted_rows};
 
 /// Rows per rayon task: small rows (d = 64) are too cheap to schedule one by one.
-const ROWS_PER_TASK: usize = 64;
+pub(super) const ROWS_PER_TASK: usize = 64;
 
 /// Calls `kernel.row(r, row)` for every `width`-wide row `r` of `out`, in parallel over
 /// blocks of [`ROWS_PER_TASK`] rows (each compiled for the CPU's widest vectors,
