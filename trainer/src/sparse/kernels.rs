@@ -19,12 +19,19 @@ pub(super) const ROWS_PER_TASK: usize = 64;
 /// blocks of [`ROWS_PER_TASK`] rows (each compiled for the CPU's widest vectors,
 /// [`simd::run`]); each row is written by one call only.
 fn for_each_row(out: &mut [f32], width: usize, kernel: &impl RowKernel) {
+    for_each_row_from(out, width, 0, kernel);
+}
+
+/// [`for_each_row`] for an `out` that holds rows `first..` of the result.
+fn for_each_row_from(out: &mut [f32], width: usize, first: usize, kernel: &impl RowKernel) {
     if width == 0 {
         return;
     }
     out.par_chunks_mut(width * ROWS_PER_TASK)
         .enumerate()
-        .for_each(|(task, block)| simd::rows(block, width, task * ROWS_PER_TASK, kernel));
+        .for_each(|(task, block)| {
+            simd::rows(block, width, first + task * ROWS_PER_TASK, kernel);
+        });
 }
 
 #[inline]
@@ -118,6 +125,39 @@ impl Csr {
         let mut out = vec![0f32; self.n_rows * d];
         for_each_row(&mut out, d, &SpmmRows { a: self, x });
         out
+    }
+
+    /// `(A·x + add) / divisor`, one pass, written into `outs`: consecutive tables that
+    /// hold the result's rows in order (e.g. the users' rows, then the items'). Each
+    /// element is `A·x`'s value plus `add`'s, then divided: the same bits as the three
+    /// steps apart.
+    pub fn matmul_add_into(
+        &self,
+        x: &[f32],
+        d: usize,
+        add: &[f32],
+        divisor: f32,
+        outs: &mut [&mut [f32]],
+    ) {
+        assert_eq!(x.len(), self.n_cols * d, "spmm: x is not n_cols × d");
+        assert_eq!(add.len(), self.n_rows * d, "spmm: add is not n_rows × d");
+        let total: usize = outs.iter().map(|o| o.len()).sum();
+        assert_eq!(
+            total,
+            self.n_rows * d,
+            "spmm: the outputs are not n_rows × d"
+        );
+        let kernel = SpmmAddRows {
+            a: self,
+            x,
+            add,
+            divisor,
+        };
+        let mut first = 0;
+        for out in outs.iter_mut() {
+            for_each_row_from(out, d, first, &kernel);
+            first += out.len() / d.max(1);
+        }
     }
 }
 
@@ -229,6 +269,29 @@ impl RowKernel for SpmmRows<'_> {
         let edges = self.a.row_ptr[r]..self.a.row_ptr[r + 1];
         let terms = self.a.vals[edges.clone()].iter().zip(&self.a.cols[edges]);
         weighted_rows(out, self.x, terms.map(|(&v, &c)| (v, c as usize)));
+    }
+}
+
+/// Row `r` of [`Csr::matmul_add_into`]: `(Σₑ A[r, cₑ] · x[cₑ] + add[r]) / divisor`.
+struct SpmmAddRows<'a> {
+    a: &'a Csr,
+    x: &'a [f32],
+    add: &'a [f32],
+    divisor: f32,
+}
+
+impl RowKernel for SpmmAddRows<'_> {
+    #[inline(always)]
+    fn row(&self, r: usize, out: &mut [f32]) {
+        SpmmRows {
+            a: self.a,
+            x: self.x,
+        }
+        .row(r, out);
+        let add = &self.add[r * out.len()..(r + 1) * out.len()];
+        for (o, &a) in out.iter_mut().zip(add) {
+            *o = (*o + a) / self.divisor;
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 //! Through burn's ops the readout is a concatenation, L products, L additions, a
 //! division and, backward, as many again plus the concatenation's split — each a
 //! table-sized tensor. Here the forward is L CSR products ([`Csr::matmul`]) summed
-//! in place, and the backward is Horner's rule on the same products:
-//! `∂E⁰ = Σₗ (Âᵀ)ˡ q = q + Âᵀ(q + Âᵀ(q + …))` with `q = ∂E / (L + 1)`.
+//! in place, the last one added and divided in its own pass
+//! ([`Csr::matmul_add_into`]), and the backward is Horner's rule on the same
+//! products, `∂E⁰ = Σₗ (Âᵀ)ˡ q = q + Âᵀ(q + Âᵀ(q + …))` with `q = ∂E / (L + 1)`,
+//! each `Âᵀacc + q` one pass, the last written straight into the users' and the
+//! items' gradients.
 
 use std::sync::Arc;
 
@@ -49,31 +52,60 @@ fn add_assign(acc: &mut [f32], x: &[f32]) {
 }
 
 fn forward(users: &[f32], items: &[f32], d: usize, graph: &LightGcnGraph) -> Vec<f32> {
-    let mut ego = Vec::with_capacity(users.len() + items.len());
-    ego.extend_from_slice(users);
-    ego.extend_from_slice(items);
-    let mut sum = ego.clone();
-    let mut h = ego;
-    for _ in 0..graph.layers {
-        h = graph.matrix.forward.matmul(&h, d);
-        add_assign(&mut sum, &h);
+    let mut sum = Vec::with_capacity(users.len() + items.len());
+    sum.extend_from_slice(users);
+    sum.extend_from_slice(items);
+    if graph.layers == 0 {
+        return sum;
     }
-    let layers = graph.layers as f32 + 1.0;
-    sum.par_chunks_mut(CHUNK)
-        .for_each(|c| c.iter_mut().for_each(|x| *x /= layers));
-    sum
+    // `sum` holds E⁰ + … + Eˡ; `layer` is Eˡ once l ≥ 1 (before that, E⁰ is `sum`).
+    let mut layer: Option<Vec<f32>> = None;
+    for _ in 1..graph.layers {
+        let next = graph
+            .matrix
+            .forward
+            .matmul(layer.as_deref().unwrap_or(&sum), d);
+        add_assign(&mut sum, &next);
+        layer = Some(next);
+    }
+    // The last layer, added to the sum and divided by L + 1 in the same pass.
+    let mut out = vec![0f32; sum.len()];
+    graph.matrix.forward.matmul_add_into(
+        layer.as_deref().unwrap_or(&sum),
+        d,
+        &sum,
+        graph.layers as f32 + 1.0,
+        &mut [&mut out],
+    );
+    out
 }
 
-/// `∂E⁰` for `g = ∂L/∂E` (`[U + I, d]`), by Horner's rule.
-fn backward(g: &[f32], d: usize, graph: &LightGcnGraph) -> Vec<f32> {
+/// `(∂users, ∂items)` for `g = ∂L/∂E` (`[U + I, d]`) by Horner's rule, each layer's
+/// `Âᵀacc + q` one pass, the last written straight into the two tables.
+fn backward(g: &[f32], d: usize, n_users: usize, graph: &LightGcnGraph) -> (Vec<f32>, Vec<f32>) {
     let layers = graph.layers as f32 + 1.0;
     let q: Vec<f32> = g.par_iter().map(|x| x / layers).collect();
-    let mut acc = q.clone();
-    for _ in 0..graph.layers {
-        acc = graph.matrix.backward().matmul(&acc, d);
-        add_assign(&mut acc, &q);
+    let (mut users, mut items) = (vec![0f32; n_users * d], vec![0f32; q.len() - n_users * d]);
+    if graph.layers == 0 {
+        users.copy_from_slice(&q[..n_users * d]);
+        items.copy_from_slice(&q[n_users * d..]);
+        return (users, items);
     }
-    acc
+    let transpose = graph.matrix.backward();
+    let mut acc: Option<Vec<f32>> = None;
+    for _ in 1..graph.layers {
+        let mut next = vec![0f32; q.len()];
+        transpose.matmul_add_into(acc.as_deref().unwrap_or(&q), d, &q, 1.0, &mut [&mut next]);
+        acc = Some(next);
+    }
+    transpose.matmul_add_into(
+        acc.as_deref().unwrap_or(&q),
+        d,
+        &q,
+        1.0,
+        &mut [&mut users, &mut items],
+    );
+    (users, items)
 }
 
 impl LightGcnBackend for Flex {
@@ -102,8 +134,7 @@ impl Backward<Flex, 2> for LightGcnReadoutBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (graph, n_users, d) = ops.state;
         let (shape, g) = host(&grad);
-        let mut users = backward(&g, d, &graph);
-        let items = users.split_off(n_users * d);
+        let (users, items) = backward(&g, d, n_users, &graph);
         if let Some(node) = parent_users {
             grads.register::<Flex>(node.id, flex_tensor(users, [n_users, d], &grad));
         }

@@ -413,7 +413,7 @@ fn lightgcn_readout_matches_the_burn_chain_values_and_gradients() {
     let user_values = random(&mut rng, n_users * d);
     let item_values = random(&mut rng, n_items * d);
     let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
-    for layers in [1, 2, 3] {
+    for layers in [0, 1, 2, 3] {
         let run = |fast: bool| {
             let users = float_tensor(user_values.clone(), [n_users, d], &device).require_grad();
             let items = float_tensor(item_values.clone(), [n_items, d], &device).require_grad();
