@@ -5,13 +5,16 @@
 //!
 //! Counted per training step (the forward pass covers all users and items, as in
 //! LATTICE and MMRec; the backward of a product costs one product per input that
-//! needs a gradient):
+//! needs a gradient). The bytes are the compulsory traffic (f32): every table a pass
+//! reads and writes, once, and its index — a gathered row that is read again is
+//! taken to come from cache, so the floor stays a lower bound where the tables fit
+//! in cache (at `demo` and `dense` shapes they do):
 //!
-//! | stage | FLOPs | bytes (reads, f32) |
+//! | stage | FLOPs | bytes |
 //! |---|---|---|
 //! | compression `vᵐWᵐ`, forward + `∂Wᵐ` | `4·I·dₘ·d` | features twice: `8·I·dₘ` |
-//! | learnt-graph cosines and the item GCN (L layers, fan 2k) | `6·I·k·d + 6·L·I·2k·d` | `4·I·d·(k + 2kL)·3` |
-//! | CF propagation over `2·nnz` directed edges, `L_cf` layers | `4·L_cf·2nnz·d` | `8·L_cf·2nnz·d` |
+//! | learnt-graph cosines and the item GCN (L layers, fan 2k), per side modality | `6·I·k·d + 6·L·I·2k·d` | `3·(1 + L)` passes of `8·I·d + 8·I·2k` |
+//! | CF propagation over `2·nnz` directed edges, `L_cf` layers, `N = U + I` rows | `4·L_cf·2nnz·d` | `2·L_cf` passes of `8·N·d + 8·2nnz` |
 //! | MP decoders on the batch's distinct items `n_u` | `6·n_u·d·dₘ` | `12·n_u·dₘ` |
 //! | Adam over all parameters `P` | `≈ 12·P` | `≈ 28·P` (param, grad, two moments; three written) |
 //!
@@ -21,6 +24,7 @@
 /// The shapes that set the cost.
 #[derive(Debug, Clone)]
 pub struct Shapes {
+    pub users: usize,
     pub items: usize,
     /// Training (user, item) pairs.
     pub nnz: usize,
@@ -73,6 +77,7 @@ impl Shapes {
     /// One training step, split by stage: (compression, item graphs, CF, MP, Adam).
     pub fn step(&self) -> [Cost; 5] {
         let (i, d) = (self.items as f64, self.d as f64);
+        let rows = (self.users + self.items) as f64;
         let dm: f64 = self.side_dims.iter().map(|&x| x as f64).sum();
         let m_side = self.side_dims.len() as f64;
         let k = self.knn_k as f64;
@@ -88,11 +93,11 @@ impl Shapes {
             },
             Cost {
                 flops: m_side * (6.0 * i * k * d + 6.0 * l * i * 2.0 * k * d),
-                bytes: m_side * 12.0 * i * d * (k + 2.0 * k * l),
+                bytes: m_side * 3.0 * (1.0 + l) * (8.0 * i * d + 8.0 * i * 2.0 * k),
             },
             Cost {
                 flops: 4.0 * lcf * edges * d,
-                bytes: 8.0 * lcf * edges * d,
+                bytes: 2.0 * lcf * (8.0 * rows * d + 8.0 * edges),
             },
             Cost {
                 flops: 6.0 * distinct * d * dm,
@@ -149,6 +154,7 @@ mod tests {
         assert!((expected_distinct(1_000_000, 10) - 10.0).abs() < 1e-3);
         assert!((expected_distinct(100, 100_000) - 100.0).abs() < 1e-6);
         let s = Shapes {
+            users: 50,
             items: 100,
             nnz: 1000,
             d: 8,
@@ -163,6 +169,9 @@ mod tests {
         };
         assert_eq!(s.steps_per_epoch(), 10);
         assert_eq!(s.step()[0].flops, 4.0 * 100.0 * 16.0 * 8.0);
+        // CF: 2 layers, forward and backward, each reading and writing the 150 × 8
+        // table once plus the 2000 directed edges' index and value.
+        assert_eq!(s.step()[2].bytes, 4.0 * (8.0 * 150.0 * 8.0 + 8.0 * 2000.0));
         assert_eq!(s.eval().flops, 2.0 * 10.0 * 100.0 * 2.0 * 8.0);
         // 2 GFLOP and 5 bytes: compute-bound at 1 GFLOP/s and 1 GB/s,
         // bandwidth-bound at 1 GFLOP/s and 1 byte/s.

@@ -104,6 +104,7 @@ fn measure_rates(device: &burn::tensor::Device) -> (f64, f64) {
 
 fn shapes(dataset: &mario_data::Dataset, config: &TrainConfig, params: usize) -> Shapes {
     Shapes {
+        users: dataset.n_users,
         items: dataset.n_items,
         nnz: dataset.train.iter().map(Vec::len).sum(),
         d: config.dim,
