@@ -12,20 +12,20 @@ use crate::sparse::{self, LightGcnGraph};
 
 impl Mario {
     /// The CF backbone over the user-item graph `graph` (normally `self.bipartite`):
-    /// (users `[U, d]`, items `[I, d]`). `extra_item` is added to the ego item embeddings
-    /// first (early fusion only).
+    /// its output table `[U + I, d]` (users, then items). `extra_item` is added to the
+    /// ego item embeddings first (early fusion only).
     pub fn cf_embeddings(
         &self,
         params: &Params,
         extra_item: Option<Tensor<2>>,
         graph: &BipartiteGraph,
-    ) -> (Tensor<2>, Tensor<2>) {
+    ) -> Tensor<2> {
         let users = params.get("user_embedding").clone();
         let mut items = params.get("item_embedding").clone();
         if let Some(extra) = extra_item {
             items = items + extra;
         }
-        let out = match (self.config.cf, &graph.matrix) {
+        match (self.config.cf, &graph.matrix) {
             (CfBackbone::Lightgcn, Some(matrix)) => {
                 // flex: the whole readout as one operation with its own backward.
                 let readout = Arc::new(LightGcnGraph {
@@ -63,9 +63,13 @@ impl Mario {
                 }
                 sum / (self.config.cf_layers as f32 + 1.0)
             }
-        };
-        let users = out.clone().narrow(0, 0, self.n_users);
-        let items = out.narrow(0, self.n_users, self.n_items);
+        }
+    }
+
+    /// A CF table's users `[U, d]` and items `[I, d]`.
+    pub fn split_cf_table(&self, table: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let users = table.clone().narrow(0, 0, self.n_users);
+        let items = table.clone().narrow(0, self.n_users, self.n_items);
         (users, items)
     }
 }

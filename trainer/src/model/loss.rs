@@ -52,8 +52,26 @@ impl Mario {
                 pos: to_u32(pos),
                 neg: to_u32(neg),
             });
-            let items = Tensor::stack(emb.items.clone(), 1);
-            let diff = sparse::bpr_differences(emb.users.clone(), items, &triples);
+            // The interaction modality (when scored, last) is read from the CF table, the
+            // side modalities from their tables stacked along rows.
+            let interaction = match self.config.fusion_stage {
+                FusionStage::Early => true,
+                FusionStage::Late => self.use_interaction,
+            };
+            let n_side = emb.items.len() - usize::from(interaction);
+            let side = if n_side == 0 {
+                // Nothing is read from it; a constant, so no gradient flows to it.
+                Tensor::zeros([1, self.config.dim], &self.device)
+            } else {
+                Tensor::cat(emb.items[..n_side].to_vec(), 0)
+            };
+            let tables = sparse::ScoreTables {
+                n_users: self.n_users,
+                n_items: self.n_items,
+                side: n_side,
+                interaction,
+            };
+            let diff = sparse::bpr_differences(emb.cf_table.clone(), side, &triples, tables);
             // Eq. 9: BPR, as a batch mean.
             let bpr = activation::log_sigmoid(diff).mean().neg();
             let drawn_items = Arc::new([triples.pos.clone(), triples.neg.clone()].concat());

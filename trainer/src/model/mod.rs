@@ -52,6 +52,9 @@ pub struct Embeddings {
     pub items: Vec<Tensor<2>>,
     /// Compressed (pre-GCN) side-modality embeddings, for `--decode compressed`.
     pub compressed: Vec<Tensor<2>>,
+    /// The CF backbone's output `[U + I, d]`, of which `users` and the interaction
+    /// modality are the two parts: the fused BPR scores read it in place.
+    pub cf_table: Tensor<2>,
 }
 
 /// The MARIO model: configuration, fixed data on the device, and parameters.
@@ -218,14 +221,17 @@ impl Mario {
         let (side, compressed) = self.modality_embeddings(params);
         if self.config.fusion_stage == FusionStage::Early {
             let extra = side.into_iter().reduce(|a, b| a + b);
-            let (users, items) = self.cf_embeddings(params, extra, graph);
+            let cf_table = self.cf_embeddings(params, extra, graph);
+            let (users, items) = self.split_cf_table(&cf_table);
             return Embeddings {
                 users,
                 items: vec![items],
                 compressed,
+                cf_table,
             };
         }
-        let (users, cf_items) = self.cf_embeddings(params, None, graph);
+        let cf_table = self.cf_embeddings(params, None, graph);
+        let (users, cf_items) = self.split_cf_table(&cf_table);
         let mut items = side;
         if self.use_interaction {
             items.push(cf_items);
@@ -234,6 +240,7 @@ impl Mario {
             users,
             items,
             compressed,
+            cf_table,
         }
     }
 }

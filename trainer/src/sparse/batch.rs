@@ -4,12 +4,14 @@
 //! its own backward that adds straight into the full tables' gradients.
 //!
 //! Through burn's ops the same batch costs a `select` per (modality, side) — each
-//! backward a zeroed full-table tensor, a scatter, then adds to sum them — plus two
-//! stacks and their backward copies. Here the forward scores the rows where they lie
-//! ([`kernels::attention_scores`] over [`BatchRows::gathered`], no copies), and the
-//! backward adds each triple's gradient rows into one table-sized buffer, in parallel
-//! over blocks of table rows, each block visiting the triples in batch order
-//! ([`kernels::scatter_rows`]: the same bits for any thread count).
+//! backward a zeroed full-table tensor, a scatter, then adds to sum them — plus the
+//! stack of the modalities and the split of the CF table into users and items, each
+//! with copies forward and backward. Here the scores read the rows where the model
+//! made them ([`ScoreTables`]: the CF backbone's `[U + I, d]` table and the side
+//! modalities' tables stacked along rows, no copies), and the backward adds each
+//! triple's gradient rows into one buffer per table, in parallel over blocks of table
+//! rows, each block visiting the triples in batch order ([`kernels::scatter_rows`]:
+//! the same bits for any thread count).
 
 use std::sync::Arc;
 
@@ -35,70 +37,113 @@ pub struct Triples {
     pub neg: Vec<u32>,
 }
 
+/// Where the rows of the scores live, as the model lays its tables out: user `u` is
+/// row `u` of the CF backbone's table `cf` (`[U + I, d]`: users, then the interaction
+/// modality's items); side modality `k < side` of item `i` is row `k·I + i` of `side`
+/// (the side modalities' `[I, d]` tables stacked along rows); with `interaction`, the
+/// last scored modality of item `i` is row `U + i` of `cf`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreTables {
+    pub n_users: usize,
+    pub n_items: usize,
+    pub side: usize,
+    pub interaction: bool,
+}
+
+impl ScoreTables {
+    /// The scored modalities: the side ones, then the interaction one.
+    pub fn modalities(&self) -> usize {
+        self.side + usize::from(self.interaction)
+    }
+
+    /// Item `item`'s modality `k` row in `cf` or `side` (`d` wide).
+    #[inline]
+    fn item_row<'t>(
+        &self,
+        cf: &'t [f32],
+        side: &'t [f32],
+        item: u32,
+        k: usize,
+        d: usize,
+    ) -> &'t [f32] {
+        let row = if k < self.side {
+            &side[(k * self.n_items + item as usize) * d..]
+        } else {
+            &cf[(self.n_users + item as usize) * d..]
+        };
+        &row[..d]
+    }
+}
+
 /// The batch operations a backend can run natively.
 #[backend_extension(Autodiff, Flex)]
 pub trait BatchBackend: Backend {
-    /// `r(u, pos) − r(u, neg)` per triple (`[B]`), `r` the attention score (Eq. 5–7):
-    /// `users` is `[U, d]`, `items` `[I, M, d]` (the M modalities of every item).
+    /// `r(u, pos) − r(u, neg)` per triple (`[B]`), `r` the attention score (Eq. 5–7)
+    /// over the rows [`ScoreTables`] places in `cf` and `side`.
     fn bpr_differences(
-        users: FloatTensor<Self>,
-        items: FloatTensor<Self>,
+        cf: FloatTensor<Self>,
+        side: FloatTensor<Self>,
         triples: Arc<Triples>,
+        tables: ScoreTables,
     ) -> FloatTensor<Self>;
     /// `Σᵦ ‖table[ids[b]]‖²` (`[1]`) for `table` `[N, d]`.
     fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self>;
 }
 
 /// What the backward of [`BatchBackend::bpr_differences`] needs: the two tables (their
-/// rows are read again in place), each side's `∂r/∂sᵐ`, and the table shapes.
+/// rows are read again in place) and each side's `∂r/∂sᵐ`.
 #[derive(Debug, Clone)]
 struct BprState {
     triples: Arc<Triples>,
-    users: FloatTensor<Flex>,
-    items: FloatTensor<Flex>,
+    tables: ScoreTables,
+    cf: FloatTensor<Flex>,
+    side: FloatTensor<Flex>,
     pos_dscore: Arc<Vec<f32>>,
     neg_dscore: Arc<Vec<f32>>,
-    users_shape: [usize; 2],
-    items_shape: [usize; 3],
 }
 
 fn bpr_forward(
-    users: &FloatTensor<Flex>,
-    items: &FloatTensor<Flex>,
+    cf: &FloatTensor<Flex>,
+    side: &FloatTensor<Flex>,
     triples: Arc<Triples>,
+    tables: ScoreTables,
 ) -> (FloatTensor<Flex>, BprState) {
-    let (us, uv) = host(users);
-    let (is, iv) = host(items);
-    let (d, m) = (us[1], is[1]);
-    assert_eq!(is[2], d, "bpr: items are not [I, M, d]");
-    let user_rows = BatchRows::gathered(&uv, &triples.users, d);
-    let (pos_scores, pos_dscore) = kernels::attention_scores(
-        user_rows,
-        BatchRows::gathered(&iv, &triples.pos, m * d),
-        m,
-        d,
+    let (cs, cv) = host(cf);
+    let (ss, sv) = host(side);
+    let (d, m) = (cs[1], tables.modalities());
+    assert!(
+        cs[0] >= tables.n_users + usize::from(tables.interaction) * tables.n_items,
+        "bpr: the CF table has too few rows"
     );
-    let (neg_scores, neg_dscore) = kernels::attention_scores(
-        user_rows,
-        BatchRows::gathered(&iv, &triples.neg, m * d),
-        m,
-        d,
+    assert!(
+        ss[0] >= tables.side * tables.n_items && (tables.side == 0 || ss[1] == d),
+        "bpr: the side tables are not [S·I, d]"
     );
+    let score = |items: &[u32]| {
+        kernels::attention_scores_by(
+            items.len(),
+            m,
+            d,
+            |b| &cv[triples.users[b] as usize * d..][..d],
+            |b, k| tables.item_row(&cv, &sv, items[b], k, d),
+        )
+    };
+    let (pos_scores, pos_dscore) = score(&triples.pos);
+    let (neg_scores, neg_dscore) = score(&triples.neg);
     let diff: Vec<f32> = pos_scores
         .iter()
         .zip(&neg_scores)
         .map(|(p, n)| p - n)
         .collect();
     let b = diff.len();
-    let out = Flex::float_from_data(TensorData::new(diff, [b]), &users.device());
+    let out = Flex::float_from_data(TensorData::new(diff, [b]), &cf.device());
     let state = BprState {
         triples,
-        users: users.clone(),
-        items: items.clone(),
+        tables,
+        cf: cf.clone(),
+        side: side.clone(),
         pos_dscore: Arc::new(pos_dscore),
         neg_dscore: Arc::new(neg_dscore),
-        users_shape: [us[0], d],
-        items_shape: [is[0], m, d],
     };
     (out, state)
 }
@@ -117,11 +162,12 @@ fn square_sum_forward(table: &FloatTensor<Flex>, ids: &[u32]) -> FloatTensor<Fle
 
 impl BatchBackend for Flex {
     fn bpr_differences(
-        users: FloatTensor<Self>,
-        items: FloatTensor<Self>,
+        cf: FloatTensor<Self>,
+        side: FloatTensor<Self>,
         triples: Arc<Triples>,
+        tables: ScoreTables,
     ) -> FloatTensor<Self> {
-        bpr_forward(&users, &items, triples).0
+        bpr_forward(&cf, &side, triples, tables).0
     }
 
     fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
@@ -131,9 +177,10 @@ impl BatchBackend for Flex {
 
 /// Backward of the BPR differences: each side's attention backward (the terms of
 /// [`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
-/// formed and added straight into the users' and items' tables, in parallel over row
-/// blocks ([`kernels::scatter_rows`]). The state keeps the two tables, not
-/// copies of the batch's rows: `[I, M, d]` lives until the backward.
+/// formed and added straight into the gradients of the two tables, in parallel over
+/// row blocks ([`kernels::scatter_rows`]): the CF table receives the users' rows and
+/// the interaction modality's item rows, the side table its modalities' item rows.
+/// The state keeps the two tables, not copies of the batch's rows.
 #[derive(Debug)]
 struct BprDifferencesBackward;
 
@@ -141,13 +188,15 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
     type State = BprState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent_users, parent_items] = ops.parents;
+        let [parent_cf, parent_side] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let (_, g) = host(&grad);
-        let [_, m, d] = s.items_shape;
-        let (_, uv) = host(&s.users);
-        let (_, iv) = host(&s.items);
+        let tables = s.tables;
+        let m = tables.modalities();
+        let (cs, cv) = host(&s.cf);
+        let (ss, sv) = host(&s.side);
+        let d = cs[1];
         let t = &s.triples;
         // The positive side with `g`, then the negative with `−g`, each in batch order:
         // w = ±g[b]·∂r/∂sᵐ, ∂u[b] += Σₘ w·v[b, m], ∂v[b, m] += w·u[b].
@@ -155,48 +204,64 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
             (&t.pos, &s.pos_dscore, 1.0f32),
             (&t.neg, &s.neg_dscore, -1.0),
         ];
-        if let Some(node) = parent_users {
-            let mut table = vec![0f32; s.users_shape[0] * d];
-            kernels::scatter_rows(
-                &mut table,
-                d,
-                &[t.users.as_slice(), t.users.as_slice()],
-                |side, b, out| {
-                    let (item_ids, dscore, sign) = sides[side];
-                    let v = &iv[item_ids[b] as usize * m * d..][..m * d];
+        let weight = |side: usize, b: usize, k: usize| {
+            let (_, dscore, sign) = sides[side];
+            sign * g[b] * dscore[b * m + k]
+        };
+        let user = |b: usize| &cv[t.users[b] as usize * d..][..d];
+        let shifted =
+            |ids: &[u32], by: usize| -> Vec<u32> { ids.iter().map(|&i| i + by as u32).collect() };
+        if let Some(node) = parent_cf {
+            // Passes 0 and 1: the users' rows; 2 and 3: the interaction modality's.
+            let item_rows = tables.interaction.then(|| {
+                [
+                    shifted(&t.pos, tables.n_users),
+                    shifted(&t.neg, tables.n_users),
+                ]
+            });
+            let mut passes = vec![t.users.as_slice(), t.users.as_slice()];
+            if let Some([pos, neg]) = &item_rows {
+                passes.extend([pos.as_slice(), neg.as_slice()]);
+            }
+            let mut table = vec![0f32; cs[0] * d];
+            kernels::scatter_rows(&mut table, d, &passes, |pass, b, out| {
+                if pass < 2 {
+                    let items = sides[pass].0;
                     let mut w = [0f32; kernels::MAX_FUSED_MODALITIES];
-                    for (k, w) in w[..m].iter_mut().enumerate() {
-                        *w = sign * g[b] * dscore[b * m + k];
+                    let mut v: [&[f32]; kernels::MAX_FUSED_MODALITIES] =
+                        [&[]; kernels::MAX_FUSED_MODALITIES];
+                    for k in 0..m {
+                        w[k] = weight(pass, b, k);
+                        v[k] = tables.item_row(&cv, &sv, items[b], k, d);
                     }
                     // Σₘ wᵐ·v[b, m] summed from zero per element, then added: the sum first.
                     for (e, o) in out.iter_mut().enumerate() {
                         let mut sum = 0f32;
-                        for (k, &w) in w[..m].iter().enumerate() {
-                            sum += w * v[k * d + e];
+                        for (&w, v) in w[..m].iter().zip(&v[..m]) {
+                            sum += w * v[e];
                         }
                         *o += sum;
                     }
-                },
-            );
-            grads.register::<Flex>(node.id, flex_tensor(table, s.users_shape, &grad));
+                } else {
+                    kernels::axpy(out, weight(pass - 2, b, m - 1), user(b));
+                }
+            });
+            grads.register::<Flex>(node.id, flex_tensor(table, [cs[0], d], &grad));
         }
-        if let Some(node) = parent_items {
-            let mut table = vec![0f32; s.items_shape.iter().product()];
-            kernels::scatter_rows(
-                &mut table,
-                m * d,
-                &[t.pos.as_slice(), t.neg.as_slice()],
-                |side, b, out| {
-                    let (_, dscore, sign) = sides[side];
-                    let u = &uv[t.users[b] as usize * d..][..d];
-                    for k in 0..m {
-                        let w = sign * g[b] * dscore[b * m + k];
-                        kernels::axpy(&mut out[k * d..(k + 1) * d], w, u);
-                    }
-                },
-            );
-            let data = TensorData::new(table, s.items_shape);
-            grads.register::<Flex>(node.id, Flex::float_from_data(data, &grad.device()));
+        if let Some(node) = parent_side {
+            // Passes 2k and 2k + 1: modality k's rows of the positives and the negatives.
+            let rows: Vec<Vec<u32>> = (0..tables.side)
+                .flat_map(|k| {
+                    let by = k * tables.n_items;
+                    [shifted(&t.pos, by), shifted(&t.neg, by)]
+                })
+                .collect();
+            let passes: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+            let mut table = vec![0f32; ss[0] * ss[1]];
+            kernels::scatter_rows(&mut table, d, &passes, |pass, b, out| {
+                kernels::axpy(out, weight(pass % 2, b, pass / 2), user(b));
+            });
+            grads.register::<Flex>(node.id, flex_tensor(table, [ss[0], ss[1]], &grad));
         }
     }
 }
@@ -231,16 +296,17 @@ impl Backward<Flex, 1> for GatheredSquareSumBackward {
 
 impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
     fn bpr_differences(
-        users: FloatTensor<Self>,
-        items: FloatTensor<Self>,
+        cf: FloatTensor<Self>,
+        side: FloatTensor<Self>,
         triples: Arc<Triples>,
+        tables: ScoreTables,
     ) -> FloatTensor<Self> {
         let kind = BprDifferencesBackward
-            .prepare::<C>([users.node(), items.node()])
+            .prepare::<C>([cf.node(), side.node()])
             .compute_bound()
             .stateful();
-        let (up, ip) = (users.into_primitive(), items.into_primitive());
-        let (out, state) = bpr_forward(&up, &ip, triples);
+        let (cp, sp) = (cf.into_primitive(), side.into_primitive());
+        let (out, state) = bpr_forward(&cp, &sp, triples, tables);
         record(kind, state, out)
     }
 
@@ -256,12 +322,20 @@ impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
 }
 
 /// `r(u, pos) − r(u, neg)` per triple on flex tensors (see
-/// [`BatchBackend::bpr_differences`]): `users` `[U, d]`, `items` `[I, M, d]`.
-pub fn bpr_differences(users: Tensor<2>, items: Tensor<3>, triples: &Arc<Triples>) -> Tensor<1> {
+/// [`BatchBackend::bpr_differences`]): `cf` the CF backbone's `[U + I, d]` table,
+/// `side` the side modalities' `[I, d]` tables stacked along rows, as [`ScoreTables`]
+/// says.
+pub fn bpr_differences(
+    cf: Tensor<2>,
+    side: Tensor<2>,
+    triples: &Arc<Triples>,
+    tables: ScoreTables,
+) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as BatchBackend>::bpr_differences(
-        users.into_dispatch(),
-        items.into_dispatch(),
+        cf.into_dispatch(),
+        side.into_dispatch(),
         triples.clone(),
+        tables,
     ))
 }
 

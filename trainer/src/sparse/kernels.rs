@@ -431,6 +431,24 @@ pub fn attention_scores(
         u.width == d && v.width == m * d,
         "attention: rows are not d and M·d wide"
     );
+    attention_scores_by(
+        b,
+        m,
+        d,
+        |row| u.row(row),
+        |row, k| &v.row(row)[k * d..(k + 1) * d],
+    )
+}
+
+/// [`attention_scores`] for rows found by `user(b)` and `item(b, m)`: the one
+/// implementation of the fused score, for any layout of the tables.
+pub fn attention_scores_by<'t>(
+    b: usize,
+    m: usize,
+    d: usize,
+    user: impl Fn(usize) -> &'t [f32] + Sync,
+    item: impl Fn(usize, usize) -> &'t [f32] + Sync,
+) -> (Vec<f32>, Vec<f32>) {
     let scale = 1.0 / (d as f32).sqrt();
     let mut scores = vec![0f32; b];
     let mut dscore = vec![0f32; b * m];
@@ -439,10 +457,10 @@ pub fn attention_scores(
         .zip(dscore.par_chunks_mut(m.max(1)))
         .enumerate()
         .for_each(|(row, (score, ds))| {
-            let (ur, vr) = (u.row(row), v.row(row));
+            let ur = user(row);
             let mut s = [0f32; MAX_FUSED_MODALITIES];
-            for k in 0..m {
-                s[k] = dot(ur, &vr[k * d..(k + 1) * d]);
+            for (k, s) in s[..m].iter_mut().enumerate() {
+                *s = dot(ur, item(row, k));
             }
             // Eq. 5 through the one shared softmax, then Eq. 7.
             let mut a = [0f32; MAX_FUSED_MODALITIES];

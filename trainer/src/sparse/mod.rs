@@ -16,7 +16,7 @@ pub(crate) mod simd;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{Triples, bpr_differences, gathered_square_sum};
+pub use batch::{ScoreTables, Triples, bpr_differences, gathered_square_sum};
 pub use graph_weights::{MixedGraph, mixed_graph_weights};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
 pub use lightgcn::{LightGcnGraph, lightgcn_readout};

@@ -215,7 +215,9 @@ fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
         neg: draw(&mut rng, n_items),
     });
     let probe = float_tensor(random(&mut rng, b), [b], &Device::flex());
-    let run = |fast: bool| {
+    // The last modality read from the CF table (as the model's interaction modality)
+    // or all of them from the stacked side tables.
+    let run = |fast: bool, interaction: bool| {
         let users = float_tensor(users_v.clone(), [n_users, d], &device).require_grad();
         let items: Vec<Tensor<2>> = items_v
             .iter()
@@ -223,7 +225,20 @@ fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
             .collect();
         let ids = |v: &[u32]| int_tensor(v.iter().map(|&i| i as i64).collect(), &device);
         let (diff, squares) = if fast {
-            let diff = bpr_differences(users.clone(), Tensor::stack(items.clone(), 1), &triples);
+            let n_side = m - usize::from(interaction);
+            let cf = if interaction {
+                Tensor::cat(vec![users.clone(), items[m - 1].clone()], 0)
+            } else {
+                users.clone()
+            };
+            let side = Tensor::cat(items[..n_side].to_vec(), 0);
+            let tables = ScoreTables {
+                n_users,
+                n_items,
+                side: n_side,
+                interaction,
+            };
+            let diff = bpr_differences(cf, side, &triples, tables);
             let drawn = Arc::new([triples.pos.clone(), triples.neg.clone()].concat());
             let squares = gathered_square_sum(users.clone(), &Arc::new(triples.users.clone()))
                 + gathered_square_sum(items[0].clone(), &drawn);
@@ -259,14 +274,18 @@ fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
         out.extend(items.iter().map(|t| to_f32(t.grad(&grads).unwrap())));
         out
     };
-    let fast = run(true);
-    let reference = run(false);
-    for (k, (f, r)) in fast.iter().zip(&reference).enumerate() {
-        assert_close(
-            f,
-            r,
-            &format!("output {k} (differences, squares, ∂users, ∂items…)"),
-        );
+    let reference = run(false, false);
+    for interaction in [true, false] {
+        let fast = run(true, interaction);
+        for (k, (f, r)) in fast.iter().zip(&reference).enumerate() {
+            assert_close(
+                f,
+                r,
+                &format!(
+                    "output {k} (differences, squares, ∂users, ∂items…), interaction in the CF table: {interaction}"
+                ),
+            );
+        }
     }
 }
 
