@@ -21,6 +21,7 @@ use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
 
 pub use crate::tensor::{float_tensor, int_tensor, to_f32};
 
+use mario_shared::metrics::TopK;
 use rayon::prelude::*;
 
 use crate::sparse::{self, Csr, SparseMatrix};
@@ -55,24 +56,24 @@ pub fn knn_cosine(x: Tensor<2>, k: usize) -> (Vec<i64>, Vec<f32>) {
     (ids, sims)
 }
 
-/// The `k` largest entries of one similarity row, best first (ties to the lower
-/// index; NaN last): a partial selection, then a sort of the `k` kept.
+/// The `k` largest entries of one similarity row, best first, in
+/// [`mario_shared::metrics::TopK`]'s order (ties to the lower index, NaN as −∞): one
+/// scan against the current k-th best, so most entries cost a single compare.
 fn top_k_row(row: &[f32], k: usize) -> (Vec<i64>, Vec<f32>) {
-    let key = |&j: &usize| {
-        let s = row[j];
-        if s.is_nan() { f32::NEG_INFINITY } else { s }
-    };
-    let better = |a: &usize, b: &usize| key(b).total_cmp(&key(a)).then(a.cmp(b));
-    let mut order: Vec<usize> = (0..row.len()).collect();
-    if k < order.len() {
-        order.select_nth_unstable_by(k, better);
-        order.truncate(k);
+    let mut top = TopK::new(k);
+    let mut threshold = f32::NEG_INFINITY;
+    for (j, &s) in row.iter().enumerate() {
+        // Strictly below the k-th best cannot enter; NaN compares false and is offered.
+        if s < threshold {
+            continue;
+        }
+        top.offer(j as u32, s);
+        threshold = top.threshold();
     }
-    order.sort_unstable_by(better);
-    (
-        order.iter().map(|&j| j as i64).collect(),
-        order.iter().map(|&j| row[j]).collect(),
-    )
+    top.into_sorted()
+        .into_iter()
+        .map(|(j, _)| (i64::from(j), row[j as usize]))
+        .unzip()
 }
 
 /// Divides every row by its L2 norm (rows of norm 0 stay 0).
@@ -210,6 +211,19 @@ mod tests {
                 "self is the nearest neighbour"
             );
         }
+    }
+
+    /// Best first, ties to the lower index, NaN after every number, and fewer than `k`
+    /// entries give them all.
+    #[test]
+    fn top_k_row_orders_ties_and_nan() {
+        let row = [0.5, f32::NAN, 0.9, 0.5, -1.0, 0.9, 0.1];
+        assert_eq!(top_k_row(&row, 3).0, vec![2, 5, 0]);
+        assert_eq!(top_k_row(&row, 4).0, vec![2, 5, 0, 3]);
+        let (ids, sims) = top_k_row(&row, 10);
+        assert_eq!(ids, vec![2, 5, 0, 3, 6, 4, 1]);
+        assert!(sims[6].is_nan());
+        assert_eq!(&sims[..6], &[0.9, 0.9, 0.5, 0.5, 0.1, -1.0]);
     }
 
     #[test]
