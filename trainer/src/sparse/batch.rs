@@ -175,6 +175,9 @@ impl BatchBackend for Flex {
     }
 }
 
+/// Columns of a user's gradient summed on the stack at a time.
+const MAX_ROW: usize = 256;
+
 /// Backward of the BPR differences: each side's attention backward (the terms of
 /// [`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
 /// formed and added straight into the gradients of the two tables, in parallel over
@@ -234,13 +237,17 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
                         w[k] = weight(pass, b, k);
                         v[k] = tables.item_row(&cv, &sv, items[b], k, d);
                     }
-                    // Σₘ wᵐ·v[b, m] summed from zero per element, then added: the sum first.
-                    for (e, o) in out.iter_mut().enumerate() {
-                        let mut sum = 0f32;
+                    // Σₘ wᵐ·v[b, m] summed from zero per element, then added: the sum first,
+                    // one vectorised pass per modality over a row in registers.
+                    let mut sum = [0f32; MAX_ROW];
+                    for (chunk, out) in out.chunks_mut(MAX_ROW).enumerate() {
+                        let sum = &mut sum[..out.len()];
+                        sum.fill(0.0);
+                        let at = chunk * MAX_ROW;
                         for (&w, v) in w[..m].iter().zip(&v[..m]) {
-                            sum += w * v[e];
+                            kernels::axpy(sum, w, &v[at..at + out.len()]);
                         }
-                        *o += sum;
+                        out.iter_mut().zip(sum.iter()).for_each(|(o, &s)| *o += s);
                     }
                 } else {
                     kernels::axpy(out, weight(pass - 2, b, m - 1), user(b));
