@@ -2,7 +2,7 @@
 //! user-item graph and fixed-fan-in gathers for the item kNN graphs, plus the batch's
 //! attention scores (Eq. 5–7) and the MP loss (Eq. 8, 10) fused into one pass each;
 //! every operation has its own backward ([`ops`]), over host kernels parallel across
-//! rows ([`kernels`]); the batch's gathers fused with the BPR scores and the L2 sum
+//! rows ([`kernels`]; the MP loss's in [`mp`]); the batch's gathers fused with the BPR scores and the L2 sum
 //! ([`batch`]); the mixed, normalised item-graph weights (Eq. 2–4) in one
 //! operation ([`graph_weights`]); and LightGCN's whole readout, `mean(Â^l E⁰)`
 //! ([`lightgcn`]).
@@ -11,6 +11,7 @@ mod batch;
 mod graph_weights;
 mod kernels;
 mod lightgcn;
+mod mp;
 mod ops;
 pub(crate) mod simd;
 #[cfg(test)]
@@ -18,8 +19,9 @@ mod tests;
 
 pub use batch::{ScoreTables, Triples, bpr_differences, gathered_square_sum};
 pub use graph_weights::{MixedGraph, mixed_graph_weights};
-pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES, MpRows};
+pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES};
 pub use lightgcn::{LightGcnGraph, lightgcn_readout};
+pub use mp::MpRows;
 pub use ops::{
     SparseMatrix, attention_scores, compress, fan_weighted_sum, mp_loss, spmm, supported,
 };

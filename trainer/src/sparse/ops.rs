@@ -26,7 +26,8 @@ use burn::tensor::{Tensor, TensorData};
 
 use mario_shared::matmul::{MatRef, matmul_par};
 
-use super::kernels::{self, Csr, FanIndex, MpRows};
+use super::kernels::{self, Csr, FanIndex};
+use super::mp::MpRows;
 
 /// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
 #[derive(Debug)]

@@ -1,0 +1,153 @@
+//! The host kernel of the modality-preservation loss (Eq. 8, 10) on flex: the batch's
+//! distinct items decoded a tile at a time and compared with their feature rows in
+//! place, and its backward, both parallel over rows with the same bits for any thread
+//! count. [`super::ops`] wraps them as the differentiable `mp_loss`.
+
+use rayon::prelude::*;
+
+use mario_shared::matmul::{MatRef, matmul};
+
+use super::simd;
+
+/// Decoded rows per task of [`MpRows::decode_loss`]: 64 rows of a 4096-d modality
+/// are 1 MiB, about one core's L2.
+const MP_TILE: usize = 64;
+
+/// Rows per task of [`MpRows::decode_loss_grad`]: enough rows for its `codeᵀ·G`
+/// share to be a real product (k = 256), few enough that a batch has several tasks.
+const MP_CHUNK: usize = 256;
+
+/// The rows of one batch's modality-preservation loss (Eq. 10): the distinct items,
+/// how often each was drawn, and the number of draws (2B). One value serves every
+/// modality: the loss is normalised by `draws · dₘ`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpRows {
+    pub ids: Vec<u32>,
+    pub weights: Vec<f32>,
+    pub draws: usize,
+}
+
+impl MpRows {
+    /// `1 / (draws · dₘ)`: the mean over the batch's drawn items and feature elements.
+    fn scale(&self, dm: usize) -> f32 {
+        1.0 / (self.draws * dm) as f32
+    }
+
+    /// `Σᵢ wᵢ Σₑ |dec[i, e] − target[idsᵢ, e]| / (draws · dₘ)` and the signs of the
+    /// differences (all the backward needs), for the decoded rows `dec = code · decoder`
+    /// (`code` `[n, d]`, `decoder` `W̃` `[d, dₘ]`) and the feature table `target`
+    /// (`[I, dₘ]`), both read in place. Rows are decoded [`MP_TILE`] at a time
+    /// and compared at once: the `[n, dₘ]` decoded matrix is never stored (at baby's
+    /// shape it is 36 MB a step, and writing it cost more than the product).
+    pub fn decode_loss(
+        &self,
+        code: &[f32],
+        decoder: &[f32],
+        target: &[f32],
+        d: usize,
+        dm: usize,
+    ) -> (f64, Vec<i8>) {
+        let n = self.ids.len();
+        assert_eq!(code.len(), n * d, "mp: code is not n × d");
+        assert_eq!(decoder.len(), d * dm, "mp: decoder is not d × dm");
+        let decoder = MatRef::row_major(decoder, d, dm);
+        let mut signs = vec![0i8; n * dm];
+        if dm == 0 {
+            return (0.0, signs);
+        }
+        let row_errors: Vec<f64> = signs
+            .par_chunks_mut(MP_TILE * dm)
+            .enumerate()
+            .flat_map_iter(|(tile, sign_tile)| {
+                let first = tile * MP_TILE;
+                let rows = sign_tile.len() / dm;
+                let mut decoded = vec![0f32; rows * dm];
+                let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
+                matmul(code_rows, decoder, &mut decoded);
+                decoded
+                    .chunks_exact(dm)
+                    .zip(sign_tile.chunks_exact_mut(dm))
+                    .enumerate()
+                    .map(|(r, (dec_row, sign_row))| {
+                        self.row_error(first + r, dec_row, target, sign_row)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (self.total(&row_errors, dm), signs)
+    }
+
+    /// `wᵢ Σₑ |dec[e] − target[idsᵢ, e]|` for batch row `i`, writing the signs of the
+    /// differences into `sign_row`.
+    fn row_error(&self, i: usize, dec_row: &[f32], target: &[f32], sign_row: &mut [i8]) -> f64 {
+        let dm = dec_row.len();
+        let t = self.ids[i] as usize;
+        let err = simd::abs_diff_signs(dec_row, &target[t * dm..(t + 1) * dm], sign_row);
+        f64::from(err) * f64::from(self.weights[i])
+    }
+
+    /// The loss from the weighted row errors, summed in row order: independent of the
+    /// thread count.
+    fn total(&self, row_errors: &[f64], dm: usize) -> f64 {
+        row_errors.iter().sum::<f64>() * f64::from(self.scale(dm))
+    }
+
+    /// The backward of [`MpRows::decode_loss`] for the upstream gradient `g`:
+    /// `∂code = G·W̃ᵀ` (`[n, d]`) and `∂W̃ = codeᵀ·G` (`[d, dₘ]`, the decoder's own
+    /// layout: no transposed view for the optimiser to copy), where
+    /// `G[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)` is built [`MP_CHUNK`] rows at a
+    /// time and never stored whole (`[n, dₘ]` is 36 MB a step at baby's shape).
+    /// `decoder` is `W̃`, `[d, dₘ]`. The chunks' shares of `∂W̃` are added in chunk
+    /// order, so the result does not depend on the thread count.
+    pub fn decode_loss_grad(
+        &self,
+        signs: &[i8],
+        g: f32,
+        code: &[f32],
+        decoder: &[f32],
+        d: usize,
+        dm: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = self.ids.len();
+        assert_eq!(signs.len(), n * dm, "mp: signs are not n × dm");
+        assert_eq!(code.len(), n * d, "mp: code is not n × d");
+        let mut grad_code = vec![0f32; n * d];
+        let mut grad_decoder = vec![0f32; d * dm];
+        if n == 0 || dm == 0 || d == 0 {
+            return (grad_code, grad_decoder);
+        }
+        let scale = g * self.scale(dm);
+        let decoder_t = MatRef::row_major(decoder, d, dm).t();
+        let shares: Vec<Vec<f32>> = grad_code
+            .par_chunks_mut(MP_CHUNK * d)
+            .enumerate()
+            .map(|(chunk, grad_code_chunk)| {
+                let first = chunk * MP_CHUNK;
+                let rows = grad_code_chunk.len() / d;
+                let mut g_rows = vec![0f32; rows * dm];
+                for (r, (row, sign_row)) in g_rows
+                    .chunks_exact_mut(dm)
+                    .zip(signs[first * dm..(first + rows) * dm].chunks_exact(dm))
+                    .enumerate()
+                {
+                    let w = scale * self.weights[first + r];
+                    for (o, &s) in row.iter_mut().zip(sign_row) {
+                        *o = w * f32::from(s);
+                    }
+                }
+                let g_rows = MatRef::row_major(&g_rows, rows, dm);
+                matmul(g_rows, decoder_t, grad_code_chunk);
+                let mut share = vec![0f32; d * dm];
+                let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
+                matmul(code_rows.t(), g_rows, &mut share);
+                share
+            })
+            .collect();
+        for share in &shares {
+            for (o, &v) in grad_decoder.iter_mut().zip(share) {
+                *o += v;
+            }
+        }
+        (grad_code, grad_decoder)
+    }
+}
