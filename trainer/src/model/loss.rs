@@ -54,11 +54,8 @@ impl Mario {
             });
             // The interaction modality (when scored, last) is read from the CF table, the
             // side modalities from their tables stacked along rows.
-            let interaction = match self.config.fusion_stage {
-                FusionStage::Early => true,
-                FusionStage::Late => self.use_interaction,
-            };
-            let n_side = emb.items.len() - usize::from(interaction);
+            let n_side = emb.n_side;
+            let interaction = emb.items.len() > n_side;
             let side = if n_side == 0 {
                 // Nothing is read from it; a constant, so no gradient flows to it.
                 Tensor::zeros([1, self.config.dim], &self.device)

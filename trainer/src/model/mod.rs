@@ -55,6 +55,9 @@ pub struct Embeddings {
     /// The CF backbone's output `[U + I, d]`, of which `users` and the interaction
     /// modality are the two parts: the fused BPR scores read it in place.
     pub cf_table: Tensor<2>,
+    /// How many of `items`, first, are side-modality tables; the one after them, if
+    /// any, is `cf_table`'s items (early fusion: none, the CF items only).
+    pub n_side: usize,
 }
 
 /// The MARIO model: configuration, fixed data on the device, and parameters.
@@ -228,10 +231,12 @@ impl Mario {
                 items: vec![items],
                 compressed,
                 cf_table,
+                n_side: 0,
             };
         }
         let cf_table = self.cf_embeddings(params, None, graph);
         let (users, cf_items) = self.split_cf_table(&cf_table);
+        let n_side = side.len();
         let mut items = side;
         if self.use_interaction {
             items.push(cf_items);
@@ -241,6 +246,7 @@ impl Mario {
             items,
             compressed,
             cf_table,
+            n_side,
         }
     }
 }
