@@ -84,13 +84,12 @@ fn forward(users: &[f32], items: &[f32], d: usize, graph: &LightGcnGraph) -> Vec
 /// `Âᵀacc + q` one pass, the last written straight into the two tables.
 fn backward(g: &[f32], d: usize, n_users: usize, graph: &LightGcnGraph) -> (Vec<f32>, Vec<f32>) {
     let layers = graph.layers as f32 + 1.0;
-    let q: Vec<f32> = g.par_iter().map(|x| x / layers).collect();
-    let (mut users, mut items) = (vec![0f32; n_users * d], vec![0f32; q.len() - n_users * d]);
+    let mut q: Vec<f32> = g.par_iter().map(|x| x / layers).collect();
     if graph.layers == 0 {
-        users.copy_from_slice(&q[..n_users * d]);
-        items.copy_from_slice(&q[n_users * d..]);
-        return (users, items);
+        let items = q.split_off(n_users * d);
+        return (q, items);
     }
+    let (mut users, mut items) = (vec![0f32; n_users * d], vec![0f32; q.len() - n_users * d]);
     let transpose = graph.matrix.backward();
     let mut acc: Option<Vec<f32>> = None;
     for _ in 1..graph.layers {
