@@ -524,15 +524,39 @@ pub(super) fn scatter_rows(
         .par_chunks_mut(per_block * width)
         .enumerate()
         .for_each(|(block, rows)| {
-            let first = block * per_block;
-            let own = first..first + rows.len() / width;
-            for (p, ids) in passes.iter().enumerate() {
-                for (b, &id) in ids.iter().enumerate() {
-                    let id = id as usize;
-                    if own.contains(&id) {
-                        add(p, b, &mut rows[(id - first) * width..][..width]);
-                    }
+            simd::widest(ScatterBlock {
+                rows,
+                width,
+                first: block * per_block,
+                passes,
+                add: &add,
+            });
+        });
+}
+
+/// One block of [`scatter_rows`], compiled for the CPU's widest vectors (the `add`
+/// closure is inlined into it, so its row loops get the full width).
+struct ScatterBlock<'a, F> {
+    rows: &'a mut [f32],
+    width: usize,
+    first: usize,
+    passes: &'a [&'a [u32]],
+    add: &'a F,
+}
+
+impl<F: Fn(usize, usize, &mut [f32])> simd::WideLoop for ScatterBlock<'_, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let (first, width) = (self.first, self.width);
+        let own = first..first + self.rows.len() / width;
+        for (p, ids) in self.passes.iter().enumerate() {
+            for (b, &id) in ids.iter().enumerate() {
+                let id = id as usize;
+                if own.contains(&id) {
+                    (self.add)(p, b, &mut self.rows[(id - first) * width..][..width]);
                 }
             }
-        });
+        }
+    }
 }
