@@ -1,7 +1,8 @@
 //! The host kernel of the modality-preservation loss (Eq. 8, 10) on flex: the batch's
 //! distinct items decoded a tile at a time and compared with their feature rows in
-//! place, and its backward, both parallel over rows with the same bits for any thread
-//! count. [`super::ops`] wraps them as the differentiable `mp_loss`.
+//! place, with the loss's gradients taken in the same pass when training asks for
+//! them ([`MpRows::decode_loss_with_grad`]), parallel over rows with the same bits for
+//! any thread count. [`super::ops`] wraps them as the differentiable `mp_loss`.
 
 use rayon::prelude::*;
 
@@ -92,13 +93,16 @@ impl MpRows {
         row_errors.iter().sum::<f64>() * f64::from(self.scale(dm))
     }
 
-    /// The backward of [`MpRows::decode_loss`] for the upstream gradient `g`:
+    /// The backward of [`MpRows::decode_loss`] for the upstream gradient `g`, as a
+    /// separate pass over the stored signs: the reference
+    /// [`Self::decode_loss_with_grad`] is tested against (training takes that one):
     /// `∂code = G·W̃ᵀ` (`[n, d]`) and `∂W̃ = codeᵀ·G` (`[d, dₘ]`, the decoder's own
     /// layout: no transposed view for the optimiser to copy), where
     /// `G[i, e] = g · sign[i, e] · wᵢ / (draws · dₘ)` is built [`MP_CHUNK`] rows at a
     /// time and never stored whole (`[n, dₘ]` is 36 MB a step at baby's shape).
     /// `decoder` is `W̃`, `[d, dₘ]`. The chunks' shares of `∂W̃` are added in chunk
     /// order, so the result does not depend on the thread count.
+    #[cfg(test)]
     pub fn decode_loss_grad(
         &self,
         signs: &[i8],
@@ -150,4 +154,98 @@ impl MpRows {
         }
         (grad_code, grad_decoder)
     }
+
+    /// [`Self::decode_loss`] and [`Self::decode_loss_grad`] for an upstream gradient of
+    /// 1, in one pass: each task decodes its [`MP_CHUNK`] rows [`MP_TILE`] at a time,
+    /// compares them with their feature rows and writes `G` while the decoded tile is
+    /// in cache, then takes the chunk's two products. No sign matrix is stored and no
+    /// second pass rereads one: training asks for the gradient of every loss it
+    /// computes. The same bits as the two calls (tested); the backward scales by the
+    /// upstream gradient where it is not 1.
+    pub fn decode_loss_with_grad(
+        &self,
+        code: &[f32],
+        decoder: &[f32],
+        target: &[f32],
+        d: usize,
+        dm: usize,
+    ) -> MpLossWithGrad {
+        let n = self.ids.len();
+        assert_eq!(code.len(), n * d, "mp: code is not n × d");
+        assert_eq!(decoder.len(), d * dm, "mp: decoder is not d × dm");
+        let mut grad_code = vec![0f32; n * d];
+        let mut grad_decoder = vec![0f32; d * dm];
+        if n == 0 || dm == 0 || d == 0 {
+            // No gradient to speak of: the loss alone.
+            let (loss, _) = self.decode_loss(code, decoder, target, d, dm);
+            return MpLossWithGrad {
+                loss,
+                grad_code,
+                grad_decoder,
+            };
+        }
+        let scale = self.scale(dm);
+        let decoder_rows = MatRef::row_major(decoder, d, dm);
+        let parts: Vec<(Vec<f64>, Vec<f32>)> = grad_code
+            .par_chunks_mut(MP_CHUNK * d)
+            .enumerate()
+            .map(|(chunk, grad_code_chunk)| {
+                let first = chunk * MP_CHUNK;
+                let rows = grad_code_chunk.len() / d;
+                let mut g_rows = vec![0f32; rows * dm];
+                let mut decoded = vec![0f32; MP_TILE.min(rows) * dm];
+                let mut errors = Vec::with_capacity(rows);
+                for start in (0..rows).step_by(MP_TILE) {
+                    let tile = MP_TILE.min(rows - start);
+                    let at = first + start;
+                    let decoded = &mut decoded[..tile * dm];
+                    let code_rows = MatRef::row_major(&code[at * d..(at + tile) * d], tile, d);
+                    matmul(code_rows, decoder_rows, decoded);
+                    for (r, (dec_row, g_row)) in decoded
+                        .chunks_exact(dm)
+                        .zip(g_rows[start * dm..(start + tile) * dm].chunks_exact_mut(dm))
+                        .enumerate()
+                    {
+                        let i = at + r;
+                        let t = self.ids[i] as usize;
+                        let w = scale * self.weights[i];
+                        let err = simd::abs_diff_scaled_signs(
+                            dec_row,
+                            &target[t * dm..(t + 1) * dm],
+                            w,
+                            g_row,
+                        );
+                        errors.push(f64::from(err) * f64::from(self.weights[i]));
+                    }
+                }
+                let g_rows = MatRef::row_major(&g_rows, rows, dm);
+                matmul(g_rows, decoder_rows.t(), grad_code_chunk);
+                let mut share = vec![0f32; d * dm];
+                let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
+                matmul(code_rows.t(), g_rows, &mut share);
+                (errors, share)
+            })
+            .collect();
+        let mut row_errors = Vec::with_capacity(n);
+        for (errors, share) in &parts {
+            row_errors.extend_from_slice(errors);
+            for (o, &v) in grad_decoder.iter_mut().zip(share) {
+                *o += v;
+            }
+        }
+        MpLossWithGrad {
+            loss: self.total(&row_errors, dm),
+            grad_code,
+            grad_decoder,
+        }
+    }
+}
+
+/// What [`MpRows::decode_loss_with_grad`] returns: the loss and its gradients with
+/// respect to the code (`[n, d]`) and the decoder (`[d, dₘ]`) for an upstream gradient of 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpLossWithGrad {
+    pub loss: f64,
+    pub grad_code: Vec<f32>,
+    pub grad_decoder: Vec<f32>,
 }

@@ -147,7 +147,7 @@ impl SparseBackend for Flex {
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
     ) -> FloatTensor<Self> {
-        mp_forward(code, decoder, &target, &rows).0
+        mp_forward(code, decoder, &target, &rows)
     }
 }
 
@@ -169,50 +169,73 @@ fn attention_forward(
     (out, dscore)
 }
 
-/// The MP loss `[1]` and the signs its backward needs.
+/// The MP loss `[1]`.
 fn mp_forward(
     code: FloatTensor<Flex>,
     decoder: FloatTensor<Flex>,
     target: &FloatTensor<Flex>,
     rows: &MpRows,
-) -> (FloatTensor<Flex>, Vec<i8>) {
+) -> FloatTensor<Flex> {
     let device = code.device();
     let (shape, code_values) = host(&code);
     let (dec_shape, dec) = host(&decoder);
     let (_, tgt) = host(target);
-    let (loss, signs) = rows.decode_loss(&code_values, &dec, &tgt, shape[1], dec_shape[1]);
-    let out = Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device);
-    (out, signs)
+    let (loss, _) = rows.decode_loss(&code_values, &dec, &tgt, shape[1], dec_shape[1]);
+    Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device)
 }
 
-/// Backward of the fused MP loss: `∂code = G·W̃ᵀ`, `∂W̃ = codeᵀ·G` for `G = g·sign·w·scale`
-/// (see [`MpRows::decode_loss_grad`]).
+/// The MP loss `[1]` and its gradients for an upstream gradient of 1,
+/// `[∂code, ∂W̃]`, in one pass ([`MpRows::decode_loss_with_grad`]).
+fn mp_forward_with_grad(
+    code: &FloatTensor<Flex>,
+    decoder: &FloatTensor<Flex>,
+    target: &FloatTensor<Flex>,
+    rows: &MpRows,
+) -> (FloatTensor<Flex>, [FloatTensor<Flex>; 2]) {
+    let (shape, code_values) = host(code);
+    let (dec_shape, dec) = host(decoder);
+    let (_, tgt) = host(target);
+    let [n, d, dm] = [shape[0], shape[1], dec_shape[1]];
+    let fused = rows.decode_loss_with_grad(&code_values, &dec, &tgt, d, dm);
+    let out = Flex::float_from_data(
+        TensorData::new(vec![fused.loss as f32], [1]),
+        &code.device(),
+    );
+    let grad_code = flex_tensor(fused.grad_code, [n, d], code);
+    let grad_decoder = flex_tensor(fused.grad_decoder, [d, dm], decoder);
+    (out, [grad_code, grad_decoder])
+}
+
+/// Backward of the fused MP loss: the gradients [`MpRows::decode_loss_with_grad`] took
+/// in the forward pass (for an upstream gradient of 1), scaled by the upstream
+/// gradient where it is not 1.
 #[derive(Debug)]
 struct MpLossBackward;
 
 impl Backward<Flex, 2> for MpLossBackward {
-    /// (code, decoder, signs, rows).
-    type State = (
-        FloatTensor<Flex>,
-        FloatTensor<Flex>,
-        Arc<Vec<i8>>,
-        Arc<MpRows>,
-    );
+    /// `[∂code ([n, d]), ∂W̃ ([d, dₘ])]` for an upstream gradient of 1.
+    type State = Arc<[FloatTensor<Flex>; 2]>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [parent_code, parent_decoder] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (code, decoder, signs, rows) = ops.state;
         let (_, g) = host(&grad);
-        let (_, dec) = host(&decoder);
-        let (_, cv) = host(&code);
-        let [n, d, dm] = [rows.ids.len(), decoder.shape()[0], decoder.shape()[1]];
-        let (gc, gw) = rows.decode_loss_grad(&signs, g[0], &cv, &dec, d, dm);
-        if let Some(node) = parent_code {
-            grads.register::<Flex>(node.id, flex_tensor(gc, [n, d], &grad));
-        }
-        if let Some(node) = parent_decoder {
-            grads.register::<Flex>(node.id, flex_tensor(gw, [d, dm], &grad));
+        let g = g[0];
+        let [grad_code, grad_decoder] =
+            Arc::try_unwrap(ops.state).unwrap_or_else(|shared| (*shared).clone());
+        let scaled = |t: FloatTensor<Flex>| {
+            if g == 1.0 {
+                return t;
+            }
+            let shape = t.shape();
+            let (_, values) = host(&t);
+            let values = values.iter().map(|&v| v * g).collect();
+            flex_tensor(values, [shape[0], shape[1]], &t)
+        };
+        for (parent, gradient) in [(parent_code, grad_code), (parent_decoder, grad_decoder)] {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, scaled(gradient));
+            }
         }
     }
 }
@@ -383,8 +406,14 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let (cp, dp) = (code.into_primitive(), decoder.into_primitive());
-        let (out, signs) = mp_forward(cp.clone(), dp.clone(), target.primitive(), &rows);
-        record(kind, (cp, dp, Arc::new(signs), rows), out)
+        match kind {
+            // Training: the loss and its gradients in one pass.
+            OpsKind::Tracked(prep) => {
+                let (out, gradients) = mp_forward_with_grad(&cp, &dp, target.primitive(), &rows);
+                prep.finish(Arc::new(gradients), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(mp_forward(cp, dp, target.primitive(), &rows)),
+        }
     }
 
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {

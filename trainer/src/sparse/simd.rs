@@ -149,6 +149,58 @@ fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
     acc.iter().sum()
 }
 
+/// The operands of [`abs_diff_scaled_signs`].
+struct AbsDiffScaledSigns<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    w: f32,
+    out: &'a mut [f32],
+}
+
+impl WideLoop for AbsDiffScaledSigns<'_> {
+    type Output = f32;
+    #[inline(always)]
+    fn run(self) -> f32 {
+        let (a, b, w, out) = (self.a, self.b, self.w, self.out);
+        assert!(
+            a.len() == b.len() && a.len() == out.len(),
+            "abs_diff_scaled_signs: lengths differ"
+        );
+        let mut acc = [0f32; LANES];
+        let whole = a.len() / LANES * LANES;
+        for ((ac, bc), oc) in a[..whole]
+            .chunks_exact(LANES)
+            .zip(b[..whole].chunks_exact(LANES))
+            .zip(out[..whole].chunks_exact_mut(LANES))
+        {
+            for l in 0..LANES {
+                let diff = ac[l] - bc[l];
+                acc[l] += diff.abs();
+                oc[l] = w * (i32::from(diff > 0.0) - i32::from(diff < 0.0)) as f32;
+            }
+        }
+        for (l, ((&x, &y), o)) in a[whole..]
+            .iter()
+            .zip(&b[whole..])
+            .zip(&mut out[whole..])
+            .enumerate()
+        {
+            let diff = x - y;
+            acc[l] += diff.abs();
+            *o = w * (i32::from(diff > 0.0) - i32::from(diff < 0.0)) as f32;
+        }
+        acc.iter().sum()
+    }
+}
+
+/// [`abs_diff_signs`] with the signs written as `w · sign(a[e] − b[e])` in `f32`: the
+/// same sum (the same partial sums, added in the same order), and each sign scaled
+/// as `w * f32::from(sign)` would scale it.
+#[inline(always)]
+pub fn abs_diff_scaled_signs(a: &[f32], b: &[f32], w: f32, out: &mut [f32]) -> f32 {
+    widest(AbsDiffScaledSigns { a, b, w, out })
+}
+
 /// Columns summed in registers at a time by [`weighted_rows`]: four AVX-512 or
 /// eight AVX2 registers, so that `d = 64` is one pass.
 const BLOCK: usize = 64;

@@ -392,6 +392,40 @@ fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
     assert_close(&fast.2, &reference.2, "∂decoder");
 }
 
+/// The one-pass loss-and-gradient of training gives the loss of the forward alone and
+/// the gradients of the separate backward (upstream gradient 1) to the bit, at a small
+/// ragged shape and at a real one (d = 64, chunks of full gemm tiles).
+#[test]
+fn mp_loss_with_grad_is_forward_then_backward_bit_for_bit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    for (n_items, n, d, dm) in [(700, 600, 6, 37), (400, 300, 64, 384)] {
+        let ids: Vec<u32> = (0..n as u32).map(|i| (i * 13) % n_items as u32).collect();
+        let weights: Vec<f32> = (0..n).map(|i| (i % 3 + 1) as f32).collect();
+        let rows = MpRows {
+            ids,
+            draws: weights.iter().sum::<f32>() as usize,
+            weights,
+        };
+        let target = random(&mut rng, n_items * dm);
+        let (code, decoder) = (random(&mut rng, n * d), random(&mut rng, d * dm));
+        let (loss, signs) = rows.decode_loss(&code, &decoder, &target, d, dm);
+        let (grad_code, grad_decoder) = rows.decode_loss_grad(&signs, 1.0, &code, &decoder, d, dm);
+        let fused = rows.decode_loss_with_grad(&code, &decoder, &target, d, dm);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(fused.loss.to_bits(), loss.to_bits(), "loss at d = {d}");
+        assert_eq!(bits(&fused.grad_code), bits(&grad_code), "∂code at d = {d}");
+        assert_eq!(
+            bits(&fused.grad_decoder),
+            bits(&grad_decoder),
+            "∂W̃ at d = {d}"
+        );
+        assert!(
+            grad_decoder.iter().any(|&v| v != 0.0),
+            "the gradient is not all zero"
+        );
+    }
+}
+
 #[test]
 fn compress_matches_matmul_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(19);
