@@ -182,8 +182,11 @@ pub fn train_epoch(
         } else {
             model.loss(&leaves, &users, &pos, &neg)
         };
-        let grads = loss.total.backward();
-        *params = optim.step(learning_rate(config, epoch), params, &leaves, &grads);
+        let mut grads = loss.total.backward();
+        let current = Params {
+            list: std::mem::take(&mut params.list),
+        };
+        *params = optim.step(learning_rate(config, epoch), current, leaves, &mut grads);
         let total = to_f32(loss.total.inner())[0] as f64;
         anyhow::ensure!(
             total.is_finite(),
