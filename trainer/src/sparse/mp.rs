@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use mario_shared::matmul::{MatRef, matmul};
 
-use super::simd;
+use super::simd::{self, SignOut};
 
 /// Decoded rows per task of [`MpRows::decode_loss`]: 64 rows of a 4096-d modality
 /// are 1 MiB, about one core's L2.
@@ -48,9 +48,8 @@ impl MpRows {
         d: usize,
         dm: usize,
     ) -> (f64, Vec<i8>) {
+        self.check(code, decoder, d, dm);
         let n = self.ids.len();
-        assert_eq!(code.len(), n * d, "mp: code is not n × d");
-        assert_eq!(decoder.len(), d * dm, "mp: decoder is not d × dm");
         let decoder = MatRef::row_major(decoder, d, dm);
         let mut signs = vec![0i8; n * dm];
         if dm == 0 {
@@ -70,7 +69,7 @@ impl MpRows {
                     .zip(sign_tile.chunks_exact_mut(dm))
                     .enumerate()
                     .map(|(r, (dec_row, sign_row))| {
-                        self.row_error(first + r, dec_row, target, sign_row)
+                        self.row_error(first + r, dec_row, target, 1.0, sign_row)
                     })
                     .collect::<Vec<_>>()
             })
@@ -79,12 +78,25 @@ impl MpRows {
     }
 
     /// `wᵢ Σₑ |dec[e] − target[idsᵢ, e]|` for batch row `i`, writing the signs of the
-    /// differences into `sign_row`.
-    fn row_error(&self, i: usize, dec_row: &[f32], target: &[f32], sign_row: &mut [i8]) -> f64 {
+    /// differences into `sign_row` ([`SignOut`]: as `i8`, or scaled by `weight` in `f32`).
+    fn row_error<T: SignOut>(
+        &self,
+        i: usize,
+        dec_row: &[f32],
+        target: &[f32],
+        weight: f32,
+        sign_row: &mut [T],
+    ) -> f64 {
         let dm = dec_row.len();
         let t = self.ids[i] as usize;
-        let err = simd::abs_diff_signs(dec_row, &target[t * dm..(t + 1) * dm], sign_row);
+        let err = simd::abs_diff_signs(dec_row, &target[t * dm..(t + 1) * dm], weight, sign_row);
         f64::from(err) * f64::from(self.weights[i])
+    }
+
+    /// The shapes every entry point takes: `code` `[n, d]`, `decoder` `[d, dₘ]`.
+    fn check(&self, code: &[f32], decoder: &[f32], d: usize, dm: usize) {
+        assert_eq!(code.len(), self.ids.len() * d, "mp: code is not n × d");
+        assert_eq!(decoder.len(), d * dm, "mp: decoder is not d × dm");
     }
 
     /// The loss from the weighted row errors, summed in row order: independent of the
@@ -170,9 +182,8 @@ impl MpRows {
         d: usize,
         dm: usize,
     ) -> MpLossWithGrad {
+        self.check(code, decoder, d, dm);
         let n = self.ids.len();
-        assert_eq!(code.len(), n * d, "mp: code is not n × d");
-        assert_eq!(decoder.len(), d * dm, "mp: decoder is not d × dm");
         let mut grad_code = vec![0f32; n * d];
         let mut grad_decoder = vec![0f32; d * dm];
         if n == 0 || dm == 0 || d == 0 {
@@ -207,15 +218,8 @@ impl MpRows {
                         .enumerate()
                     {
                         let i = at + r;
-                        let t = self.ids[i] as usize;
                         let w = scale * self.weights[i];
-                        let err = simd::abs_diff_scaled_signs(
-                            dec_row,
-                            &target[t * dm..(t + 1) * dm],
-                            w,
-                            g_row,
-                        );
-                        errors.push(f64::from(err) * f64::from(self.weights[i]));
+                        errors.push(self.row_error(i, dec_row, target, w, g_row));
                     }
                 }
                 let g_rows = MatRef::row_major(&g_rows, rows, dm);

@@ -85,34 +85,61 @@ pub fn rows<K: RowKernel>(block: &mut [f32], width: usize, first: usize, kernel:
     })
 }
 
-/// The operands of [`abs_diff_signs`].
-struct AbsDiffSigns<'a> {
-    a: &'a [f32],
-    b: &'a [f32],
-    signs: &'a mut [i8],
+/// How [`abs_diff_signs`] writes the sign of a difference (−1, 0 or 1): as an `i8`, or
+/// as an `f32` scaled by a weight (the MP loss's gradient row).
+pub trait SignOut: Copy {
+    fn from_sign(sign: i32, weight: f32) -> Self;
 }
 
-impl WideLoop for AbsDiffSigns<'_> {
-    type Output = f32;
+impl SignOut for i8 {
     #[inline(always)]
-    fn run(self) -> f32 {
-        abs_diff_signs_baseline(self.a, self.b, self.signs)
+    fn from_sign(sign: i32, _: f32) -> Self {
+        sign as i8
     }
 }
 
-/// `Σₑ |a[e] − b[e]|`, writing `sign(a[e] − b[e])` (−1, 0, 1; 0 for NaN) into `signs`,
-/// compiled for the CPU's widest vectors ([`widest`]). The sum runs in [`LANES`]
-/// interleaved partial sums added in lane order: fixed, so the same bits on every path.
+impl SignOut for f32 {
+    #[inline(always)]
+    fn from_sign(sign: i32, weight: f32) -> Self {
+        weight * sign as f32
+    }
+}
+
+/// The operands of [`abs_diff_signs`].
+struct AbsDiffSigns<'a, T> {
+    a: &'a [f32],
+    b: &'a [f32],
+    weight: f32,
+    signs: &'a mut [T],
+}
+
+impl<T: SignOut> WideLoop for AbsDiffSigns<'_, T> {
+    type Output = f32;
+    #[inline(always)]
+    fn run(self) -> f32 {
+        abs_diff_signs_baseline(self.a, self.b, self.weight, self.signs)
+    }
+}
+
+/// `Σₑ |a[e] − b[e]|`, writing `sign(a[e] − b[e])` (−1, 0, 1; 0 for NaN) into `signs`
+/// through [`SignOut`] (as `i8`, or as `weight · sign` in `f32`), compiled for the CPU's
+/// widest vectors ([`widest`]). The sum runs in [`LANES`] interleaved partial sums added
+/// in lane order: fixed, so the same bits on every path and for either output.
 #[inline(always)]
-pub fn abs_diff_signs(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
-    widest(AbsDiffSigns { a, b, signs })
+pub fn abs_diff_signs<T: SignOut>(a: &[f32], b: &[f32], weight: f32, signs: &mut [T]) -> f32 {
+    widest(AbsDiffSigns {
+        a,
+        b,
+        weight,
+        signs,
+    })
 }
 
 /// Partial sums of [`abs_diff_signs`]: one AVX-512 register.
 const LANES: usize = 16;
 
 #[inline(always)]
-fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
+fn abs_diff_signs_baseline<T: SignOut>(a: &[f32], b: &[f32], weight: f32, signs: &mut [T]) -> f32 {
     assert!(
         a.len() == b.len() && a.len() == signs.len(),
         "abs_diff_signs: lengths differ"
@@ -133,7 +160,7 @@ fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
             wide[l] = i32::from(diff > 0.0) - i32::from(diff < 0.0);
         }
         for (s, w) in sc.iter_mut().zip(wide) {
-            *s = w as i8;
+            *s = T::from_sign(w, weight);
         }
     }
     for (l, ((&x, &y), s)) in a[whole..]
@@ -144,61 +171,9 @@ fn abs_diff_signs_baseline(a: &[f32], b: &[f32], signs: &mut [i8]) -> f32 {
     {
         let diff = x - y;
         acc[l] += diff.abs();
-        *s = i8::from(diff > 0.0) - i8::from(diff < 0.0);
+        *s = T::from_sign(i32::from(diff > 0.0) - i32::from(diff < 0.0), weight);
     }
     acc.iter().sum()
-}
-
-/// The operands of [`abs_diff_scaled_signs`].
-struct AbsDiffScaledSigns<'a> {
-    a: &'a [f32],
-    b: &'a [f32],
-    w: f32,
-    out: &'a mut [f32],
-}
-
-impl WideLoop for AbsDiffScaledSigns<'_> {
-    type Output = f32;
-    #[inline(always)]
-    fn run(self) -> f32 {
-        let (a, b, w, out) = (self.a, self.b, self.w, self.out);
-        assert!(
-            a.len() == b.len() && a.len() == out.len(),
-            "abs_diff_scaled_signs: lengths differ"
-        );
-        let mut acc = [0f32; LANES];
-        let whole = a.len() / LANES * LANES;
-        for ((ac, bc), oc) in a[..whole]
-            .chunks_exact(LANES)
-            .zip(b[..whole].chunks_exact(LANES))
-            .zip(out[..whole].chunks_exact_mut(LANES))
-        {
-            for l in 0..LANES {
-                let diff = ac[l] - bc[l];
-                acc[l] += diff.abs();
-                oc[l] = w * (i32::from(diff > 0.0) - i32::from(diff < 0.0)) as f32;
-            }
-        }
-        for (l, ((&x, &y), o)) in a[whole..]
-            .iter()
-            .zip(&b[whole..])
-            .zip(&mut out[whole..])
-            .enumerate()
-        {
-            let diff = x - y;
-            acc[l] += diff.abs();
-            *o = w * (i32::from(diff > 0.0) - i32::from(diff < 0.0)) as f32;
-        }
-        acc.iter().sum()
-    }
-}
-
-/// [`abs_diff_signs`] with the signs written as `w · sign(a[e] − b[e])` in `f32`: the
-/// same sum (the same partial sums, added in the same order), and each sign scaled
-/// as `w * f32::from(sign)` would scale it.
-#[inline(always)]
-pub fn abs_diff_scaled_signs(a: &[f32], b: &[f32], w: f32, out: &mut [f32]) -> f32 {
-    widest(AbsDiffScaledSigns { a, b, w, out })
 }
 
 /// Columns summed in registers at a time by [`weighted_rows`]: four AVX-512 or
@@ -286,7 +261,7 @@ mod tests {
                 b[1] = a[1];
             }
             let mut signs = vec![7i8; len];
-            let sum = abs_diff_signs(&a, &b, &mut signs);
+            let sum = abs_diff_signs(&a, &b, 1.0, &mut signs);
             let mut want = 0f64;
             for i in 0..len {
                 let diff = a[i] - b[i];
@@ -306,7 +281,10 @@ mod tests {
             );
             if len > 3 {
                 b[len - 2] = f32::NAN;
-                assert!(abs_diff_signs(&a, &b, &mut signs).is_nan(), "len {len}");
+                assert!(
+                    abs_diff_signs(&a, &b, 1.0, &mut signs).is_nan(),
+                    "len {len}"
+                );
                 assert_eq!(signs[len - 2], 0, "len {len}: a NaN difference has sign 0");
             }
         }
