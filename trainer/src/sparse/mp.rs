@@ -59,19 +59,7 @@ impl MpRows {
             .par_chunks_mut(MP_TILE * dm)
             .enumerate()
             .flat_map_iter(|(tile, sign_tile)| {
-                let first = tile * MP_TILE;
-                let rows = sign_tile.len() / dm;
-                let mut decoded = vec![0f32; rows * dm];
-                let code_rows = MatRef::row_major(&code[first * d..(first + rows) * d], rows, d);
-                matmul(code_rows, decoder, &mut decoded);
-                decoded
-                    .chunks_exact(dm)
-                    .zip(sign_tile.chunks_exact_mut(dm))
-                    .enumerate()
-                    .map(|(r, (dec_row, sign_row))| {
-                        self.row_error(first + r, dec_row, target, 1.0, sign_row)
-                    })
-                    .collect::<Vec<_>>()
+                self.decode_compare(code, decoder, target, tile * MP_TILE, sign_tile, |_| 1.0)
             })
             .collect();
         (self.total(&row_errors, dm), signs)
@@ -91,6 +79,42 @@ impl MpRows {
         let t = self.ids[i] as usize;
         let err = simd::abs_diff_signs(dec_row, &target[t * dm..(t + 1) * dm], weight, sign_row);
         f64::from(err) * f64::from(self.weights[i])
+    }
+
+    /// Decodes rows `first..` of the batch ([`MP_TILE`] at a time, into one reused
+    /// tile), compares each with its feature row and writes its signs into `out`
+    /// (`rows × dₘ`, [`SignOut`]: scaled by `weight(i)` for row `i`); returns the
+    /// weighted row errors in row order. The one decode-compare loop of
+    /// [`Self::decode_loss`] and [`Self::decode_loss_with_grad`].
+    fn decode_compare<T: SignOut>(
+        &self,
+        code: &[f32],
+        decoder: MatRef<'_>,
+        target: &[f32],
+        first: usize,
+        out: &mut [T],
+        weight: impl Fn(usize) -> f32,
+    ) -> Vec<f64> {
+        let (d, dm) = (decoder.rows(), decoder.cols());
+        let rows = out.len() / dm;
+        let mut errors = Vec::with_capacity(rows);
+        let mut decoded = vec![0f32; MP_TILE.min(rows) * dm];
+        for (start, out_tile) in (0..rows).step_by(MP_TILE).zip(out.chunks_mut(MP_TILE * dm)) {
+            let tile = out_tile.len() / dm;
+            let at = first + start;
+            let decoded = &mut decoded[..tile * dm];
+            let code_rows = MatRef::row_major(&code[at * d..(at + tile) * d], tile, d);
+            matmul(code_rows, decoder, decoded);
+            for (r, (dec_row, out_row)) in decoded
+                .chunks_exact(dm)
+                .zip(out_tile.chunks_exact_mut(dm))
+                .enumerate()
+            {
+                let i = at + r;
+                errors.push(self.row_error(i, dec_row, target, weight(i), out_row));
+            }
+        }
+        errors
     }
 
     /// The shapes every entry point takes: `code` `[n, d]`, `decoder` `[d, dₘ]`.
@@ -204,24 +228,9 @@ impl MpRows {
                 let first = chunk * MP_CHUNK;
                 let rows = grad_code_chunk.len() / d;
                 let mut g_rows = vec![0f32; rows * dm];
-                let mut decoded = vec![0f32; MP_TILE.min(rows) * dm];
-                let mut errors = Vec::with_capacity(rows);
-                for start in (0..rows).step_by(MP_TILE) {
-                    let tile = MP_TILE.min(rows - start);
-                    let at = first + start;
-                    let decoded = &mut decoded[..tile * dm];
-                    let code_rows = MatRef::row_major(&code[at * d..(at + tile) * d], tile, d);
-                    matmul(code_rows, decoder_rows, decoded);
-                    for (r, (dec_row, g_row)) in decoded
-                        .chunks_exact(dm)
-                        .zip(g_rows[start * dm..(start + tile) * dm].chunks_exact_mut(dm))
-                        .enumerate()
-                    {
-                        let i = at + r;
-                        let w = scale * self.weights[i];
-                        errors.push(self.row_error(i, dec_row, target, w, g_row));
-                    }
-                }
+                let weight = |i: usize| scale * self.weights[i];
+                let errors =
+                    self.decode_compare(code, decoder_rows, target, first, &mut g_rows, weight);
                 let g_rows = MatRef::row_major(&g_rows, rows, dm);
                 matmul(g_rows, decoder_rows.t(), grad_code_chunk);
                 let mut share = vec![0f32; d * dm];
