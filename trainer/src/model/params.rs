@@ -17,7 +17,7 @@ pub struct Param {
 }
 
 /// All trainable tensors, in a fixed order (the checkpoint order).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Params {
     pub list: Vec<Param>,
 }

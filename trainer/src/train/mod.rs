@@ -183,9 +183,7 @@ pub fn train_epoch(
             model.loss(&leaves, &users, &pos, &neg)
         };
         let mut grads = loss.total.backward();
-        let current = Params {
-            list: std::mem::take(&mut params.list),
-        };
+        let current = std::mem::take(params);
         *params = optim.step(learning_rate(config, epoch), current, leaves, &mut grads);
         let total = to_f32(loss.total.inner())[0] as f64;
         anyhow::ensure!(
