@@ -534,8 +534,9 @@ pub(super) fn scatter_rows(
         });
 }
 
-/// One block of [`scatter_rows`], compiled for the CPU's widest vectors (the `add`
-/// closure is inlined into it, so its row loops get the full width).
+/// One block of [`scatter_rows`], compiled for the CPU's widest vectors: an `add`
+/// closure the compiler inlines gets the full width (the L2 sum's backward does; the
+/// BPR backward's larger closures stay functions of their own, compiled for the baseline).
 struct ScatterBlock<'a, F> {
     rows: &'a mut [f32],
     width: usize,
