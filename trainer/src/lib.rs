@@ -14,6 +14,7 @@
 //! | [`dataset`] | loading a dataset directory for the commands |
 //! | [`config`], [`backend`] | hyperparameters; the burn device (flex or wgpu) |
 //! | [`roofline`], [`plot`], [`io`], [`tensor`] | floors for the bench; SVG curves; atomic writes; tensor ↔ `Vec` helpers |
+//! | [`keep_awake`] | the pool's other workers polling for work through a training epoch instead of sleeping between its small loops |
 //!
 //! Data flow: `dataset::load` → [`model::Mario::new`] → [`train::train`] (evaluating
 //! with [`eval`]) → [`export`] → `mario_shared::ModelWeights` for the browser.
@@ -28,6 +29,7 @@ pub mod export;
 #[cfg(test)]
 mod golden_tests;
 pub mod io;
+pub mod keep_awake;
 pub mod map;
 pub mod model;
 pub mod plot;
