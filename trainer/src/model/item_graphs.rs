@@ -2,8 +2,8 @@
 //! `Aᵐ`, the learnt graph `Āᵐ` over the compressed embeddings (neighbour sets
 //! refreshed every `--knn-refresh-epochs`, weights differentiable every step), and
 //! the side-modality embeddings: compression (Eq. 1), the mixed normalised graph
-//! `D^{-1/2}(λAᵐ + (1−λ)Āᵐ)D^{-1/2}` (Eq. 2–4; on flex one fused operation,
-//! [`sparse::mixed_graph_weights`]) and L GCN layers.
+//! `D^{-1/2}(λAᵐ + (1−λ)Āᵐ)D^{-1/2}` (Eq. 2–4) and L GCN layers (on flex the graph
+//! and the layers are one fused operation, [`sparse::item_graph_embeddings`]).
 
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub struct SideModality {
     /// The same two graphs for the sparse operations (flex): `learnt_ids` and `all_ids`.
     pub learnt_index: Arc<FanIndex>,
     pub all_index: Arc<FanIndex>,
-    /// Both graphs and the raw weights for [`sparse::mixed_graph_weights`] (flex only).
+    /// Both graphs and the raw weights for [`sparse::item_graph_embeddings`] (flex only).
     pub mixed: Option<Arc<MixedGraph>>,
 }
 
@@ -118,25 +118,28 @@ impl Mario {
             } else {
                 m.features.clone().matmul(weight)
             };
-            let normalised = match &m.mixed {
-                // One operation with its own backward instead of ~16 each way.
-                Some(graph) => sparse::mixed_graph_weights(compressed.clone(), graph),
-                None => mixed_graph_weights_dense(
+            let h = match &m.mixed {
+                // Eq. 2–4 and the L layers as one operation with its own backward.
+                Some(graph) => sparse::item_graph_embeddings(
                     compressed.clone(),
-                    m.raw_weight.clone(),
-                    &m.learnt,
-                    &m.all_ids,
-                    self.config.lambda,
+                    graph,
+                    self.config.item_layers,
                 ),
+                None => {
+                    let normalised = mixed_graph_weights_dense(
+                        compressed.clone(),
+                        m.raw_weight.clone(),
+                        &m.learnt,
+                        &m.all_ids,
+                        self.config.lambda,
+                    );
+                    let mut h = compressed.clone();
+                    for _ in 0..self.config.item_layers {
+                        h = aggregate(h, &m.all_ids, normalised.clone());
+                    }
+                    h
+                }
             };
-            let mut h = compressed.clone();
-            for _ in 0..self.config.item_layers {
-                h = if self.sparse {
-                    sparse::fan_weighted_sum(h, normalised.clone(), &m.all_index)
-                } else {
-                    aggregate(h, &m.all_ids, normalised.clone())
-                };
-            }
             finals.push(h);
             compressed_all.push(compressed);
         }
@@ -146,7 +149,7 @@ impl Mario {
 
 /// `Ḡᵐ = D^{-1/2}(λAᵐ + (1−λ)Āᵐ)D^{-1/2}` (Eq. 2–4) over the union of both neighbour
 /// lists, `[I, k_raw + k_learnt]`, through burn's tensor operations: the path of wgpu,
-/// and the reference [`sparse::mixed_graph_weights`] is tested against. `raw_weight`
+/// and the reference [`sparse::item_graph_embeddings`] is tested against. `raw_weight`
 /// is `λ·sᵐ` `[I, k_raw]`; `learnt` (`[I·k_learnt]`) and `all_ids` (raw then learnt per
 /// row, `[I·(k_raw + k_learnt)]`) are the neighbour ids.
 pub fn mixed_graph_weights_dense(

@@ -16,7 +16,7 @@ pub(super) const ROWS_PER_TASK: usize = 64;
 /// Calls `kernel.row(r, row)` for every `width`-wide row `r` of `out`, in parallel over
 /// blocks of [`ROWS_PER_TASK`] rows (each compiled for the CPU's widest vectors,
 /// [`simd::run`]); each row is written by one call only.
-fn for_each_row(out: &mut [f32], width: usize, kernel: &impl RowKernel) {
+pub(super) fn for_each_row(out: &mut [f32], width: usize, kernel: &impl RowKernel) {
     for_each_row_from(out, width, 0, kernel);
 }
 
@@ -202,6 +202,20 @@ impl FanIndex {
         }
     }
 
+    /// The edges that gather row `s`, as `(w[e], the row e belongs to)`, in edge order:
+    /// the terms of `s`'s row of `Ḡᵀ·g` for per-edge weights `w`.
+    #[inline(always)]
+    pub(super) fn reverse_terms<'a>(
+        &'a self,
+        s: usize,
+        w: &'a [f32],
+    ) -> impl Iterator<Item = (f32, usize)> + Clone + 'a {
+        let fan = self.fan.max(1);
+        self.rev_edges[self.rev_ptr[s]..self.rev_ptr[s + 1]]
+            .iter()
+            .map(move |&e| (w[e as usize], e as usize / fan))
+    }
+
     /// `out[i] = Σⱼ w[i, j] · x[ids[i, j]]`: `n_rows × d`.
     pub fn weighted_sum(&self, x: &[f32], w: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(x.len(), self.n_src * d);
@@ -220,12 +234,8 @@ impl FanIndex {
         out
     }
 
-    /// Gradient of [`Self::weighted_sum`] with respect to `w`: `gw[i, j] = g[i]·x[ids[i, j]]`.
-    pub fn weighted_sum_grad_w(&self, g: &[f32], x: &[f32], d: usize) -> Vec<f32> {
-        self.pair_dots(g, x, d)
-    }
-
-    /// `out[i, j] = a[i]·b[ids[i, j]]`, `n_rows × fan`.
+    /// `out[i, j] = a[i]·b[ids[i, j]]`, `n_rows × fan` (also the gradient of
+    /// [`Self::weighted_sum`] with respect to `w`: `gw[i, j] = g[i]·x[ids[i, j]]`).
     pub fn pair_dots(&self, a: &[f32], b: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(a.len(), self.n_rows * d);
         assert_eq!(b.len(), self.n_src * d);
@@ -319,12 +329,7 @@ struct FanSumGradRows<'a> {
 impl RowKernel for FanSumGradRows<'_> {
     #[inline(always)]
     fn row(&self, s: usize, out: &mut [f32]) {
-        let fan = self.index.fan.max(1);
-        let edges = &self.index.rev_edges[self.index.rev_ptr[s]..self.index.rev_ptr[s + 1]];
-        let terms = edges
-            .iter()
-            .map(|&e| (self.w[e as usize], e as usize / fan));
-        weighted_rows(out, self.g, terms);
+        weighted_rows(out, self.g, self.index.reverse_terms(s, self.w));
     }
 }
 
@@ -350,23 +355,21 @@ impl RowKernel for PairDotRows<'_> {
 
 /// Row `t` of [`FanIndex::self_dots_grad`]: its own neighbours first, then the rows
 /// that have it as a neighbour.
-struct SelfDotsGradRows<'a> {
-    index: &'a FanIndex,
-    g: &'a [f32],
-    a: &'a [f32],
+pub(super) struct SelfDotsGradRows<'a> {
+    pub index: &'a FanIndex,
+    pub g: &'a [f32],
+    pub a: &'a [f32],
 }
 
 impl RowKernel for SelfDotsGradRows<'_> {
     #[inline(always)]
     fn row(&self, t: usize, out: &mut [f32]) {
         let index = self.index;
-        let fan = index.fan.max(1);
         let edges = t * index.fan..(t + 1) * index.fan;
         let forward = self.g[edges.clone()].iter().zip(&index.ids[edges]);
-        let reverse = index.rev_edges[index.rev_ptr[t]..index.rev_ptr[t + 1]].iter();
         let terms = forward
             .map(|(&ge, &s)| (ge, s as usize))
-            .chain(reverse.map(|&e| (self.g[e as usize], e as usize / fan)));
+            .chain(index.reverse_terms(t, self.g));
         weighted_rows(out, self.a, terms);
     }
 }

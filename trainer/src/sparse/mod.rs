@@ -3,12 +3,12 @@
 //! attention scores (Eq. 5–7) and the MP loss (Eq. 8, 10) fused into one pass each;
 //! every operation has its own backward ([`ops`]), over host kernels parallel across
 //! rows ([`kernels`]; the MP loss's in [`mp`]); the batch's gathers fused with the BPR scores and the L2 sum
-//! ([`batch`]); the mixed, normalised item-graph weights (Eq. 2–4) in one
-//! operation ([`graph_weights`]); and LightGCN's whole readout, `mean(Â^l E⁰)`
+//! ([`batch`]); a side modality's mixed, normalised item graph (Eq. 2–4) and its GCN
+//! layers in one operation ([`item_graph`]); and LightGCN's whole readout, `mean(Â^l E⁰)`
 //! ([`lightgcn`]).
 
 mod batch;
-mod graph_weights;
+mod item_graph;
 mod kernels;
 mod lightgcn;
 mod mp;
@@ -18,10 +18,8 @@ pub(crate) mod simd;
 mod tests;
 
 pub use batch::{ScoreTables, Triples, bpr_differences, gathered_square_sum};
-pub use graph_weights::{MixedGraph, mixed_graph_weights};
+pub use item_graph::{MixedGraph, item_graph_embeddings};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES};
 pub use lightgcn::{LightGcnGraph, lightgcn_readout};
 pub use mp::MpRows;
-pub use ops::{
-    SparseMatrix, attention_scores, compress, fan_weighted_sum, mp_loss, spmm, supported,
-};
+pub use ops::{SparseMatrix, attention_scores, compress, mp_loss, spmm, supported};

@@ -9,7 +9,7 @@
 //!
 //! The operations are declared once as a burn backend extension
 //! ([`SparseBackend`]), implemented for `Flex` and for `Autodiff<Flex>`, and called
-//! through [`spmm`] and [`fan_weighted_sum`] on ordinary
+//! through [`spmm`], [`compress`], [`attention_scores`] and [`mp_loss`] on ordinary
 //! `Tensor`s. On other devices (wgpu) the model keeps the dense reference path in
 //! [`crate::model::graph`], and tests check the two against each other, values and gradients.
 
@@ -26,7 +26,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use mario_shared::matmul::{MatRef, matmul_par};
 
-use super::kernels::{self, Csr, FanIndex};
+use super::kernels::{self, Csr};
 use super::mp::MpRows;
 
 /// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
@@ -56,12 +56,6 @@ impl SparseMatrix {
 pub trait SparseBackend: Backend {
     /// `A·x`: `x` is `[n_cols, d]`, the result `[n_rows, d]`.
     fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self>;
-    /// `out[i] = Σⱼ w[i, j] · x[ids[i, j]]`: `x` is `[n_src, d]`, `w` `[n_rows, fan]`.
-    fn fan_weighted_sum(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        index: Arc<FanIndex>,
-    ) -> FloatTensor<Self>;
     /// Eq. 1, `x·W` for features `x` `[I, dₘ]` and `W` `[dₘ, d]`, forward and
     /// backward (`∂W = xᵀ·g`) through [`matmul_par`]: blocks of rows in parallel, each
     /// one single-threaded product (at baby's shape 1.2× and 1.8× gemm's own threading).
@@ -117,17 +111,6 @@ impl SparseBackend for Flex {
         let (shape, values) = host(&x);
         let out = matrix.forward.matmul(&values, shape[1]);
         flex_tensor(out, [matrix.forward.n_rows, shape[1]], &x)
-    }
-
-    fn fan_weighted_sum(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        index: Arc<FanIndex>,
-    ) -> FloatTensor<Self> {
-        let (shape, values) = host(&x);
-        let (_, w) = host(&weight);
-        let out = index.weighted_sum(&values, &w, shape[1]);
-        flex_tensor(out, [index.n_rows, shape[1]], &x)
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -314,33 +297,6 @@ impl Backward<Flex, 1> for SpmmBackward {
     }
 }
 
-/// Backward of the fan-in weighted sum: `∂x` through the reverse index, `∂w` as dots.
-#[derive(Debug)]
-struct FanWeightedSumBackward;
-
-impl Backward<Flex, 2> for FanWeightedSumBackward {
-    /// (x, w, index).
-    type State = (FloatTensor<Flex>, FloatTensor<Flex>, Arc<FanIndex>);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent_x, parent_w] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (x, w, index) = ops.state;
-        let (shape, g) = host(&grad);
-        let d = shape[1];
-        if let Some(node) = parent_x {
-            let (_, wv) = host(&w);
-            let gx = index.weighted_sum_grad_x(&g, &wv, d);
-            grads.register::<Flex>(node.id, flex_tensor(gx, [index.n_src, d], &grad));
-        }
-        if let Some(node) = parent_w {
-            let (_, xv) = host(&x);
-            let gw = index.weighted_sum_grad_w(&g, &xv, d);
-            grads.register::<Flex>(node.id, flex_tensor(gw, [index.n_rows, index.fan], &grad));
-        }
-    }
-}
-
 /// Finishes recording an operation whose output `out` was computed once from the
 /// inputs: with its backward `state` when an input needs a gradient, else as a constant.
 pub(super) fn record<BO, S, C, const N: usize>(
@@ -369,20 +325,6 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
             .stateful();
         let out = Flex::spmm(x.into_primitive(), matrix.clone());
         record(kind, matrix, out)
-    }
-
-    fn fan_weighted_sum(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        index: Arc<FanIndex>,
-    ) -> FloatTensor<Self> {
-        let kind = FanWeightedSumBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful();
-        let (xp, wp) = (x.into_primitive(), weight.into_primitive());
-        let out = Flex::fan_weighted_sum(xp.clone(), wp.clone(), index.clone());
-        record(kind, (xp, wp, index), out)
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -463,15 +405,6 @@ pub fn spmm(x: Tensor<2>, matrix: &Arc<SparseMatrix>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as SparseBackend>::spmm(
         x.into_dispatch(),
         matrix.clone(),
-    ))
-}
-
-/// `out[i] = Σⱼ w[i, j] · x[ids[i, j]]` on flex tensors.
-pub fn fan_weighted_sum(x: Tensor<2>, weight: Tensor<2>, index: &Arc<FanIndex>) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as SparseBackend>::fan_weighted_sum(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        index.clone(),
     ))
 }
 

@@ -190,6 +190,24 @@ pub fn weighted_rows<I>(row: &mut [f32], x: &[f32], terms: I)
 where
     I: Iterator<Item = (f32, usize)> + Clone,
 {
+    weighted_rows_into(row, x, terms, false);
+}
+
+/// `row += Σₜ aₜ · x[sₜ]`: the sum formed as in [`weighted_rows`] (from zero, in term
+/// order), then added to `row` once: the same value as `row + (that sum)`.
+#[inline(always)]
+pub fn weighted_rows_add<I>(row: &mut [f32], x: &[f32], terms: I)
+where
+    I: Iterator<Item = (f32, usize)> + Clone,
+{
+    weighted_rows_into(row, x, terms, true);
+}
+
+#[inline(always)]
+fn weighted_rows_into<I>(row: &mut [f32], x: &[f32], terms: I, add: bool)
+where
+    I: Iterator<Item = (f32, usize)> + Clone,
+{
     let d = row.len();
     let mut start = 0;
     while start < d {
@@ -212,7 +230,14 @@ where
                 }
             }
         }
-        row[start..start + width].copy_from_slice(&acc[..width]);
+        let out = &mut row[start..start + width];
+        if add {
+            for (o, &a) in out.iter_mut().zip(&acc[..width]) {
+                *o += a;
+            }
+        } else {
+            out.copy_from_slice(&acc[..width]);
+        }
         start += width;
     }
 }

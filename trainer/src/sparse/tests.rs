@@ -85,41 +85,9 @@ fn spmm_matches_edge_list_propagation_values_and_gradients() {
 }
 
 #[test]
-fn fan_weighted_sum_matches_gather_reference_values_and_gradients() {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let (n, fan, d) = (31, 6, 7);
-    let ids = random_ids(&mut rng, n, fan);
-    let index = Arc::new(FanIndex::new(ids.clone(), n, n));
-    let device = Device::flex().autodiff();
-    let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &Device::flex());
-    let (xv, wv) = (random(&mut rng, n * d), random(&mut rng, n * fan));
-    let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
-    let run = |fast: bool| {
-        let x = float_tensor(xv.clone(), [n, d], &device).require_grad();
-        let w = float_tensor(wv.clone(), [n, fan], &device).require_grad();
-        let y = if fast {
-            fan_weighted_sum(x.clone(), w.clone(), &index)
-        } else {
-            aggregate(x.clone(), &id_tensor, w.clone())
-        };
-        let grads = (y.clone() * probe.clone()).sum().backward();
-        (
-            to_f32(y.inner()),
-            to_f32(x.grad(&grads).unwrap()),
-            to_f32(w.grad(&grads).unwrap()),
-        )
-    };
-    let fast = run(true);
-    let reference = run(false);
-    assert_close(&fast.0, &reference.0, "Σ w·x");
-    assert_close(&fast.1, &reference.1, "∂x");
-    assert_close(&fast.2, &reference.2, "∂w");
-}
-
-#[test]
 fn self_dot_kernels_match_gather_reference_values_and_gradients() {
     // The learnt graph's cosines (`FanIndex::pair_dots` of a table with itself) and
-    // their backward (`FanIndex::self_dots_grad`), as `sparse::mixed_graph_weights`
+    // their backward (`FanIndex::self_dots_grad`), as `sparse::item_graph_embeddings`
     // uses them, against burn's gather and its autodiff.
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (n, fan, d) = (29, 4, 6);
@@ -289,11 +257,12 @@ fn batch_bpr_and_square_sums_match_selects_values_and_gradients() {
     }
 }
 
-/// The fused mixed-graph weights (Eq. 2–4) against the burn chain, values and the
-/// gradient of the compressed embeddings: neighbours repeated and including the row
-/// itself, and negative cosines (relu's zero side).
+/// The fused item-graph embeddings (Eq. 2–4 and L layers) against the burn chain
+/// (`mixed_graph_weights_dense` and `aggregate` L times), values and the gradient of
+/// the compressed embeddings, for L = 0, 1, 2, 3: neighbours repeated and including
+/// the row itself, and negative cosines (relu's zero side).
 #[test]
-fn mixed_graph_weights_match_the_burn_chain_values_and_gradients() {
+fn item_graph_embeddings_match_the_burn_chain_values_and_gradients() {
     let mut rng = ChaCha8Rng::seed_from_u64(19);
     let (n, k_raw, k_learnt, d, lambda) = (29, 4, 5, 6, 0.7f32);
     let device = Device::flex().autodiff();
@@ -316,30 +285,52 @@ fn mixed_graph_weights_match_the_burn_chain_values_and_gradients() {
         all: Arc::new(FanIndex::new(all_ids.clone(), n, n)),
         lambda,
     });
-    let fan = k_raw + k_learnt;
-    let probe = float_tensor(random(&mut rng, n * fan), [n, fan], &Device::flex());
+    let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
     let ids = |v: &[u32]| int_tensor(v.iter().map(|&i| i as i64).collect(), &device);
-    let run = |fast: bool| {
+    let run = |fast: bool, layers: usize| {
         let x = float_tensor(xv.clone(), [n, d], &device).require_grad();
-        let w = if fast {
-            mixed_graph_weights(x.clone(), &graph)
+        let h = if fast {
+            item_graph_embeddings(x.clone(), &graph, layers)
         } else {
-            crate::model::mixed_graph_weights_dense(
+            let w = crate::model::mixed_graph_weights_dense(
                 x.clone(),
                 float_tensor(raw_weight.clone(), [n, k_raw], &device),
                 &ids(&learnt_ids),
                 &ids(&all_ids),
                 lambda,
-            )
+            );
+            let mut h = x.clone();
+            for _ in 0..layers {
+                h = aggregate(h, &ids(&all_ids), w.clone());
+            }
+            h
         };
-        let grads = (w.clone() * probe.clone()).sum().backward();
-        (to_f32(w.inner()), to_f32(x.grad(&grads).unwrap()))
+        // x also feeds the loss directly, as the compressed embeddings feed the MP loss.
+        let loss = (h.clone() * probe.clone()).sum() + (x.clone() * x.clone()).sum() * 0.5;
+        let grads = loss.backward();
+        (to_f32(h.inner()), to_f32(x.grad(&grads).unwrap()))
     };
-    let (fast_w, fast_g) = run(true);
-    let (ref_w, ref_g) = run(false);
-    assert!(ref_w.contains(&0.0), "some cosine is negative");
-    assert_close(&fast_w, &ref_w, "Ḡ");
-    assert_close(&fast_g, &ref_g, "∂x");
+    for layers in 0..=3 {
+        let (fast_h, fast_g) = run(true, layers);
+        let (ref_h, ref_g) = run(false, layers);
+        assert_close(&fast_h, &ref_h, &format!("h_{layers}"));
+        assert_close(&fast_g, &ref_g, &format!("∂x, {layers} layers"));
+    }
+    // Some learnt cosine is negative, so relu's zero side is exercised.
+    let unit: Vec<f32> = xv
+        .chunks(d)
+        .flat_map(|r| {
+            let norm = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            r.iter().map(move |v| v / norm)
+        })
+        .collect();
+    assert!(
+        graph
+            .learnt
+            .pair_dots(&unit, &unit, d)
+            .iter()
+            .any(|&c| c < 0.0)
+    );
 }
 
 #[test]

@@ -1,0 +1,345 @@
+//! One side modality's item-graph embeddings as one flex operation with its own
+//! backward: from the compressed embeddings `x` (`[I, d]`) through the normalised
+//! mixed graph `Ḡ = D^{-1/2}(λAᵐ ⊕ (1−λ)·relu(cos Āᵐ))D^{-1/2}` (Eq. 2–4, over the union
+//! of both neighbour lists, `[I, k_raw + k_learnt]`, raw first in each row) and its L
+//! GCN layers `h_l = Ḡ·h_{l−1}`, `h_0 = x`, to `h_L`.
+//!
+//! Through burn's ops the weights are about 16 small operations forward (row norms, the
+//! cosines, relu, the concatenation, degrees, their inverse square roots, the
+//! neighbours' factors, two products) and as many backward, each with its own
+//! allocation; here they are a few passes over `[I, fan]` and `[I, d]` rows, and `Ḡ`
+//! never leaves the operation. The cosines and their backward are
+//! [`FanIndex::pair_dots`] and the rows of [`FanIndex::self_dots_grad`]; the degree
+//! normalisation's backward runs through the reverse index (`∂rᵢ` collects the edges
+//! that read `rᵢ` as a neighbour). The backward's last pass writes each row of `∂x`
+//! once: the cosines' part through the unit rows and the first layer's `Ḡᵀ·∂h₁`.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::Tensor;
+
+use rayon::prelude::*;
+
+use super::kernels::{self, FanIndex, ROWS_PER_TASK, SelfDotsGradRows, for_each_row};
+use super::ops::{flex_tensor, host, record};
+use super::simd::{RowKernel, weighted_rows_add};
+
+/// The constant part of one modality's graph: `λ·sᵐ` of the raw neighbours
+/// (`[I·k_raw]`), the learnt neighbours, the union (raw then learnt per row) and `λ`.
+#[derive(Debug, Clone)]
+pub struct MixedGraph {
+    pub raw_weight: Vec<f32>,
+    pub learnt: Arc<FanIndex>,
+    pub all: Arc<FanIndex>,
+    pub lambda: f32,
+}
+
+/// Row norms under this are clamped (as `l2_normalize_rows` does), degrees likewise.
+const TINY: f32 = 1e-12;
+
+/// The item-graph embeddings operation a backend can run natively.
+#[backend_extension(Autodiff, Flex)]
+pub trait ItemGraphBackend: Backend {
+    /// `h_L` `[I, d]`: `layers` (≥ 1) products of `Ḡ` of `graph` with the compressed
+    /// embeddings `x` `[I, d]`.
+    fn item_graph_embeddings(
+        x: FloatTensor<Self>,
+        graph: Arc<MixedGraph>,
+        layers: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// The weights' forward values the backward reuses.
+#[derive(Debug, Clone)]
+struct Forward {
+    /// `‖xᵢ‖` clamped at [`TINY`], and whether it was clamped.
+    norms: Vec<(f32, bool)>,
+    /// Unit rows `nᵢ = xᵢ / ‖xᵢ‖`, `[I, d]`.
+    unit: Vec<f32>,
+    /// Learnt cosines `[I, k_learnt]`.
+    cos: Vec<f32>,
+    /// Mixed weights `w` `[I, fan]` before normalisation.
+    weight: Vec<f32>,
+    /// `rᵢ = max(degᵢ, TINY)^{-1/2}` and whether the degree was clamped.
+    inv_sqrt_degree: Vec<(f32, bool)>,
+    /// `Ḡ` `[I, fan]`.
+    out: Vec<f32>,
+}
+
+fn forward(x: &[f32], d: usize, graph: &MixedGraph) -> Forward {
+    let n = graph.all.n_rows;
+    let (fan, k_learnt) = (graph.all.fan, graph.learnt.fan);
+    let k_raw = fan - k_learnt;
+    let mut unit = vec![0f32; n * d];
+    let norms: Vec<(f32, bool)> = x
+        .par_chunks_exact(d)
+        .zip(unit.par_chunks_exact_mut(d))
+        .with_min_len(ROWS_PER_TASK)
+        .map(|(row, u)| {
+            let norm = kernels::dot(row, row).sqrt();
+            let clamped = norm < TINY;
+            let norm = norm.max(TINY);
+            for (u, &v) in u.iter_mut().zip(row) {
+                *u = v / norm;
+            }
+            (norm, clamped)
+        })
+        .collect();
+    let cos = graph.learnt.pair_dots(&unit, &unit, d);
+    let mut weight = vec![0f32; n * fan];
+    let inv_sqrt_degree: Vec<(f32, bool)> = weight
+        .par_chunks_exact_mut(fan.max(1))
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .map(|(i, row)| {
+            row[..k_raw].copy_from_slice(&graph.raw_weight[i * k_raw..(i + 1) * k_raw]);
+            for (w, &c) in row[k_raw..]
+                .iter_mut()
+                .zip(&cos[i * k_learnt..(i + 1) * k_learnt])
+            {
+                *w = c.max(0.0) * (1.0 - graph.lambda);
+            }
+            let degree: f32 = row.iter().sum();
+            (degree.max(TINY).powf(-0.5), degree < TINY)
+        })
+        .collect();
+    let mut out = vec![0f32; n * fan];
+    out.par_chunks_exact_mut(fan.max(1))
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(i, row)| {
+            let ri = inv_sqrt_degree[i].0;
+            for (j, o) in row.iter_mut().enumerate() {
+                let e = i * fan + j;
+                *o = weight[e] * ri * inv_sqrt_degree[graph.all.ids[e] as usize].0;
+            }
+        });
+    Forward {
+        norms,
+        unit,
+        cos,
+        weight,
+        inv_sqrt_degree,
+        out,
+    }
+}
+
+/// `h_1 … h_L` for `h_0 = x`: the layers' outputs, the last one the operation's.
+fn layers_forward(
+    f: &Forward,
+    x: &[f32],
+    d: usize,
+    graph: &MixedGraph,
+    layers: usize,
+) -> Vec<Vec<f32>> {
+    let mut hidden: Vec<Vec<f32>> = Vec::with_capacity(layers);
+    for _ in 0..layers {
+        let input = hidden.last().map_or(x, Vec::as_slice);
+        let next = graph.all.weighted_sum(input, &f.out, d);
+        hidden.push(next);
+    }
+    hidden
+}
+
+/// `∂x` `[I, d]` given `g = ∂L/∂h_L` `[I, d]`; `inputs` are `h_0 … h_{L−1}`.
+fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGraph) -> Vec<f32> {
+    let all = &graph.all;
+    let n = all.n_rows;
+    let (fan, k_learnt) = (all.fan, graph.learnt.fan);
+    let k_raw = fan - k_learnt;
+    // Layer by layer from the last: ∂Ḡ += ∂h_l · h_{l−1}[ids] (summed in that order,
+    // as the layers' gradients would be), ∂h_{l−1} = Ḡᵀ·∂h_l; the first layer's
+    // `Ḡᵀ·∂h₁` is left to the last pass below.
+    let mut d_h = std::borrow::Cow::Borrowed(g);
+    let mut d_gbar: Vec<f32> = Vec::new();
+    for (l, input) in inputs.iter().enumerate().rev() {
+        let dots = all.pair_dots(&d_h, input, d);
+        if d_gbar.is_empty() {
+            d_gbar = dots;
+        } else {
+            for (a, b) in d_gbar.iter_mut().zip(&dots) {
+                *a += b;
+            }
+        }
+        if l > 0 {
+            d_h = std::borrow::Cow::Owned(all.weighted_sum_grad_x(&d_h, &f.out, d));
+        }
+    }
+    let g = &d_gbar;
+    let r = |i: usize| f.inv_sqrt_degree[i].0;
+    // Per row i: ∂rᵢ, as the row factor of its own edges and as the neighbour factor
+    // of the edges that gather i (reverse index, in edge order); then
+    // ∂deg = ∂r · (−½)·deg^{-3/2} = ∂r · (−½)·r³ (none where the degree was clamped),
+    // which every weight of the row adds. Only the learnt weights depend on x.
+    let mut d_cos = vec![0f32; n * k_learnt];
+    d_cos
+        .par_chunks_exact_mut(k_learnt.max(1))
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(i, d_cos_row)| {
+            let own: f32 = (i * fan..(i + 1) * fan)
+                .map(|e| g[e] * f.weight[e] * r(all.ids[e] as usize))
+                .sum();
+            let reverse: f32 = all.rev_edges[all.rev_ptr[i]..all.rev_ptr[i + 1]]
+                .iter()
+                .map(|&e| {
+                    let e = e as usize;
+                    g[e] * f.weight[e] * r(e / fan)
+                })
+                .sum();
+            let d_r = own + reverse;
+            let (ri, clamped) = f.inv_sqrt_degree[i];
+            let d_degree = if clamped {
+                0.0
+            } else {
+                d_r * -0.5 * ri * ri * ri
+            };
+            for (j, dc) in d_cos_row.iter_mut().enumerate() {
+                let e = i * fan + k_raw + j;
+                let d_weight = g[e] * ri * r(all.ids[e] as usize) + d_degree;
+                *dc = if f.cos[i * k_learnt + j] > 0.0 {
+                    d_weight * (1.0 - graph.lambda)
+                } else {
+                    0.0
+                };
+            }
+        });
+    let mut d_x = vec![0f32; n * d];
+    for_each_row(
+        &mut d_x,
+        d,
+        &InputGradRows {
+            cosines: SelfDotsGradRows {
+                index: &graph.learnt,
+                g: &d_cos,
+                a: &f.unit,
+            },
+            f,
+            all,
+            d_h1: &d_h,
+        },
+    );
+    d_x
+}
+
+/// Row `t` of `∂x`: the cosines' gradient `∂nₜ` (its own learnt neighbours, then the
+/// rows that have it as one), through `nₜ = xₜ/‖xₜ‖` as `(∂nₜ − nₜ(nₜ·∂nₜ)) / ‖xₜ‖`
+/// (just `∂nₜ/TINY` if the norm was clamped), plus row `t` of the first layer's `Ḡᵀ·∂h₁`.
+struct InputGradRows<'a> {
+    cosines: SelfDotsGradRows<'a>,
+    f: &'a Forward,
+    all: &'a FanIndex,
+    d_h1: &'a [f32],
+}
+
+impl RowKernel for InputGradRows<'_> {
+    #[inline(always)]
+    fn row(&self, t: usize, out: &mut [f32]) {
+        self.cosines.row(t, out);
+        let d = out.len();
+        let (norm, clamped) = self.f.norms[t];
+        let u = &self.f.unit[t * d..(t + 1) * d];
+        let along = if clamped { 0.0 } else { kernels::dot(u, out) };
+        for (o, &a) in out.iter_mut().zip(u) {
+            *o = (*o - a * along) / norm;
+        }
+        weighted_rows_add(out, self.d_h1, self.all.reverse_terms(t, &self.f.out));
+    }
+}
+
+impl ItemGraphBackend for Flex {
+    fn item_graph_embeddings(
+        x: FloatTensor<Self>,
+        graph: Arc<MixedGraph>,
+        layers: usize,
+    ) -> FloatTensor<Self> {
+        let (shape, values) = host(&x);
+        let d = shape[1];
+        let f = forward(&values, d, &graph);
+        let mut hidden = layers_forward(&f, &values, d, &graph, layers.max(1));
+        let out = hidden.pop().expect("at least one layer");
+        flex_tensor(out, [graph.all.n_rows, d], &x)
+    }
+}
+
+/// What the backward reads: the weights' forward values, `x` and `h_1 … h_{L−1}`.
+#[derive(Debug, Clone)]
+struct State {
+    weights: Arc<Forward>,
+    x: FloatTensor<Flex>,
+    hidden: Arc<Vec<Vec<f32>>>,
+    graph: Arc<MixedGraph>,
+}
+
+#[derive(Debug)]
+struct ItemGraphBackward;
+
+impl Backward<Flex, 1> for ItemGraphBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            let state = ops.state;
+            let (shape, g) = host(&grad);
+            let (_, x) = host(&state.x);
+            let d = shape[1];
+            let inputs: Vec<&[f32]> = std::iter::once(&*x)
+                .chain(state.hidden.iter().map(Vec::as_slice))
+                .collect();
+            let d_x = backward(&state.weights, &inputs, &g, d, &state.graph);
+            grads.register::<Flex>(
+                node.id,
+                flex_tensor(d_x, [state.graph.all.n_rows, d], &grad),
+            );
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> ItemGraphBackend for Autodiff<Flex, C> {
+    fn item_graph_embeddings(
+        x: FloatTensor<Self>,
+        graph: Arc<MixedGraph>,
+        layers: usize,
+    ) -> FloatTensor<Self> {
+        let kind = ItemGraphBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let xp = x.into_primitive();
+        let (shape, values) = host(&xp);
+        let d = shape[1];
+        let f = forward(&values, d, &graph);
+        let mut hidden = layers_forward(&f, &values, d, &graph, layers.max(1));
+        let out = hidden.pop().expect("at least one layer");
+        drop(values);
+        let out = flex_tensor(out, [graph.all.n_rows, d], &xp);
+        let state = State {
+            weights: Arc::new(f),
+            x: xp,
+            hidden: Arc::new(hidden),
+            graph,
+        };
+        record(kind, state, out)
+    }
+}
+
+/// `h_L` of one side modality on a flex tensor (see [`ItemGraphBackend`]): `x` itself
+/// when `layers` is 0.
+pub fn item_graph_embeddings(x: Tensor<2>, graph: &Arc<MixedGraph>, layers: usize) -> Tensor<2> {
+    if layers == 0 {
+        return x;
+    }
+    Tensor::from_dispatch(<Dispatch as ItemGraphBackend>::item_graph_embeddings(
+        x.into_dispatch(),
+        graph.clone(),
+        layers,
+    ))
+}
