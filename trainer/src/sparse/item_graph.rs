@@ -130,21 +130,23 @@ fn forward(x: &[f32], d: usize, graph: &MixedGraph) -> Forward {
     }
 }
 
-/// `h_1 … h_L` for `h_0 = x`: the layers' outputs, the last one the operation's.
-fn layers_forward(
-    f: &Forward,
+/// The operation's forward for `layers` ≥ 1: the weights' values, the hidden layers
+/// `h_1 … h_{L−1}` (the backward's inputs besides `x`) and the output `h_L`.
+fn embeddings_forward(
     x: &[f32],
     d: usize,
     graph: &MixedGraph,
     layers: usize,
-) -> Vec<Vec<f32>> {
+) -> (Forward, Vec<Vec<f32>>, Vec<f32>) {
+    let f = forward(x, d, graph);
     let mut hidden: Vec<Vec<f32>> = Vec::with_capacity(layers);
-    for _ in 0..layers {
+    for _ in 0..layers.max(1) {
         let input = hidden.last().map_or(x, Vec::as_slice);
         let next = graph.all.weighted_sum(input, &f.out, d);
         hidden.push(next);
     }
-    hidden
+    let out = hidden.pop().expect("at least one layer");
+    (f, hidden, out)
 }
 
 /// `∂x` `[I, d]` given `g = ∂L/∂h_L` `[I, d]`; `inputs` are `h_0 … h_{L−1}`.
@@ -171,7 +173,6 @@ fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGr
             d_h = std::borrow::Cow::Owned(all.weighted_sum_grad_x(&d_h, &f.out, d));
         }
     }
-    let g = &d_gbar;
     let r = |i: usize| f.inv_sqrt_degree[i].0;
     // Per row i: ∂rᵢ, as the row factor of its own edges and as the neighbour factor
     // of the edges that gather i (reverse index, in edge order); then
@@ -184,13 +185,13 @@ fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGr
         .with_min_len(ROWS_PER_TASK)
         .for_each(|(i, d_cos_row)| {
             let own: f32 = (i * fan..(i + 1) * fan)
-                .map(|e| g[e] * f.weight[e] * r(all.ids[e] as usize))
+                .map(|e| d_gbar[e] * f.weight[e] * r(all.ids[e] as usize))
                 .sum();
             let reverse: f32 = all.rev_edges[all.rev_ptr[i]..all.rev_ptr[i + 1]]
                 .iter()
                 .map(|&e| {
                     let e = e as usize;
-                    g[e] * f.weight[e] * r(e / fan)
+                    d_gbar[e] * f.weight[e] * r(e / fan)
                 })
                 .sum();
             let d_r = own + reverse;
@@ -202,7 +203,7 @@ fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGr
             };
             for (j, dc) in d_cos_row.iter_mut().enumerate() {
                 let e = i * fan + k_raw + j;
-                let d_weight = g[e] * ri * r(all.ids[e] as usize) + d_degree;
+                let d_weight = d_gbar[e] * ri * r(all.ids[e] as usize) + d_degree;
                 *dc = if f.cos[i * k_learnt + j] > 0.0 {
                     d_weight * (1.0 - graph.lambda)
                 } else {
@@ -261,9 +262,7 @@ impl ItemGraphBackend for Flex {
     ) -> FloatTensor<Self> {
         let (shape, values) = host(&x);
         let d = shape[1];
-        let f = forward(&values, d, &graph);
-        let mut hidden = layers_forward(&f, &values, d, &graph, layers.max(1));
-        let out = hidden.pop().expect("at least one layer");
+        let (_, _, out) = embeddings_forward(&values, d, &graph, layers);
         flex_tensor(out, [graph.all.n_rows, d], &x)
     }
 }
@@ -316,9 +315,7 @@ impl<C: CheckpointStrategy> ItemGraphBackend for Autodiff<Flex, C> {
         let xp = x.into_primitive();
         let (shape, values) = host(&xp);
         let d = shape[1];
-        let f = forward(&values, d, &graph);
-        let mut hidden = layers_forward(&f, &values, d, &graph, layers.max(1));
-        let out = hidden.pop().expect("at least one layer");
+        let (f, hidden, out) = embeddings_forward(&values, d, &graph, layers);
         drop(values);
         let out = flex_tensor(out, [graph.all.n_rows, d], &xp);
         let state = State {
