@@ -180,6 +180,28 @@ fn abs_diff_signs_baseline<T: SignOut>(a: &[f32], b: &[f32], weight: f32, signs:
 /// eight AVX2 registers, so that `d = 64` is one pass.
 const BLOCK: usize = 64;
 
+/// How many terms ahead of its sum [`weighted_rows`] prefetches a source row.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Asks the CPU to bring `x[at..at + BLOCK]` into its first-level cache: a hint
+/// only, which reads nothing into the program and never faults.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch_block(x: &[f32], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let base = x.as_ptr().wrapping_add(at);
+        for line in (0..BLOCK).step_by(16) {
+            // SAFETY: a prefetch does not dereference its address and cannot fault,
+            // so any address (here one inside or just past `x`) is sound.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line).cast::<i8>()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, at);
+}
+
 /// `row = Σₜ aₜ · x[sₜ]` over the `(aₜ, sₜ)` of `terms` (source rows of the row-major
 /// table `x`, `row.len()` wide), accumulated in registers [`BLOCK`] columns at a time
 /// instead of reading and writing `row` once per term. Each element is summed in term
@@ -214,7 +236,13 @@ where
         let width = BLOCK.min(d - start);
         let mut acc = [0f32; BLOCK];
         if width == BLOCK {
+            // The source rows are scattered over the table: ask for each one a few
+            // terms before it is read, so that its cache misses overlap the sums.
+            let mut ahead = terms.clone().skip(PREFETCH_AHEAD);
             for (a, s) in terms.clone() {
+                if let Some((_, next)) = ahead.next() {
+                    prefetch_block(x, next * d + start);
+                }
                 let src: &[f32; BLOCK] = x[s * d + start..s * d + start + BLOCK]
                     .try_into()
                     .expect("a block of BLOCK columns");
