@@ -183,6 +183,9 @@ const BLOCK: usize = 64;
 /// How many terms ahead of its sum [`weighted_rows`] prefetches a source row.
 const PREFETCH_AHEAD: usize = 4;
 
+/// `f32`s in one 64-byte cache line: [`prefetch_block`] asks for each line once.
+const CACHE_LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
+
 /// Asks the CPU to bring `x[at..at + BLOCK]` into its first-level cache: a hint
 /// only, which reads nothing into the program and never faults.
 #[inline(always)]
@@ -192,7 +195,7 @@ fn prefetch_block(x: &[f32], at: usize) {
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let base = x.as_ptr().wrapping_add(at);
-        for line in (0..BLOCK).step_by(16) {
+        for line in (0..BLOCK).step_by(CACHE_LINE_FLOATS) {
             // SAFETY: a prefetch does not dereference its address and cannot fault,
             // so any address (here one inside or just past `x`) is sound.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line).cast::<i8>()) };
