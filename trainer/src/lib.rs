@@ -35,6 +35,7 @@ pub mod model;
 pub mod plot;
 pub mod roofline;
 pub mod sparse;
+pub mod stage_clock;
 pub mod tensor;
 pub mod train;
 #[cfg(test)]

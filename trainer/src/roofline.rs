@@ -16,6 +16,7 @@
 //! | learnt-graph cosines and the item GCN (L layers, fan 2k), per side modality | `6·I·k·d + 6·L·I·2k·d` | `3·(1 + L)` passes of `8·I·d + 8·I·2k` |
 //! | CF propagation over `2·nnz` directed edges, `L_cf` layers, `N = U + I` rows | `4·L_cf·2nnz·d` | `2·L_cf` passes of `8·N·d + 8·2nnz` |
 //! | MP decoders on the batch's distinct items `n_u` | `6·n_u·d·dₘ` | `12·n_u·dₘ` |
+//! | BPR scores over `M` scored tables and the L2 sums, batch `B` | `≈ 3·B·(8·M·d + 4·d) + 12·B·d` | `12·B·(1 + 2M)·d + 24·B·d` |
 //! | Adam over all parameters `P` | `≈ 12·P` | `≈ 28·P` (param, grad, two moments; three written) |
 //!
 //! Evaluation: `2·U·I·M·d` FLOPs (the affinities), reading the item tables once per
@@ -74,8 +75,9 @@ pub fn expected_distinct(items: usize, draws: usize) -> f64 {
 }
 
 impl Shapes {
-    /// One training step, split by stage: (compression, item graphs, CF, MP, Adam).
-    pub fn step(&self) -> [Cost; 5] {
+    /// One training step, split by stage in [`crate::stage_clock::Stage::ALL`]'s order:
+    /// compression, item graphs, CF, MP, BPR + L2, Adam.
+    pub fn step(&self) -> [Cost; 6] {
         let (i, d) = (self.items as f64, self.d as f64);
         let rows = (self.users + self.items) as f64;
         let dm: f64 = self.side_dims.iter().map(|&x| x as f64).sum();
@@ -86,6 +88,7 @@ impl Shapes {
         let lcf = self.cf_layers as f64;
         let distinct = expected_distinct(self.items, 2 * self.batch);
         let p = self.params as f64;
+        let (b, m) = (self.batch as f64, self.scored as f64);
         [
             Cost {
                 flops: 4.0 * i * dm * d,
@@ -103,6 +106,14 @@ impl Shapes {
                 flops: 6.0 * distinct * d * dm,
                 bytes: 12.0 * distinct * dm,
             },
+            // Per triple: the user's and two items' rows of every table read, each
+            // item's M dots, softmax-weighted sum and final dot; the backward about
+            // twice that and the rows' gradients written; the L2 sums read and
+            // write the 3B ego rows.
+            Cost {
+                flops: 3.0 * b * (8.0 * m * d + 4.0 * d) + 12.0 * b * d,
+                bytes: 12.0 * b * (1.0 + 2.0 * m) * d + 24.0 * b * d,
+            },
             Cost {
                 flops: 12.0 * p,
                 bytes: 28.0 * p,
@@ -114,10 +125,15 @@ impl Shapes {
         self.nnz.div_ceil(self.batch.max(1))
     }
 
+    /// Seconds of one epoch at the floor, per stage ([`Shapes::step`]'s order).
+    pub fn epoch_stage_seconds(&self, gflops: f64, gbs: f64) -> [f64; 6] {
+        let steps = self.steps_per_epoch() as f64;
+        self.step().map(|c| c.seconds(gflops, gbs) * steps)
+    }
+
     /// Seconds of one epoch at the floor.
     pub fn epoch_seconds(&self, gflops: f64, gbs: f64) -> f64 {
-        let step: f64 = self.step().iter().map(|c| c.seconds(gflops, gbs)).sum();
-        step * self.steps_per_epoch() as f64
+        self.epoch_stage_seconds(gflops, gbs).iter().sum()
     }
 
     /// One full-ranking evaluation of one split.
@@ -172,6 +188,10 @@ mod tests {
         // CF: 2 layers, forward and backward, each reading and writing the 150 × 8
         // table once plus the 2000 directed edges' index and value.
         assert_eq!(s.step()[2].bytes, 4.0 * (8.0 * 150.0 * 8.0 + 8.0 * 2000.0));
+        // The epoch is its stages' sum, each stage a step's cost times 10 steps.
+        let stages = s.epoch_stage_seconds(1.0, 1.0);
+        assert_eq!(stages[0], 10.0 * s.step()[0].seconds(1.0, 1.0));
+        assert!((s.epoch_seconds(1.0, 1.0) - stages.iter().sum::<f64>()).abs() < 1e-15);
         assert_eq!(s.eval().flops, 2.0 * 10.0 * 100.0 * 2.0 * 8.0);
         // 2 GFLOP and 5 bytes: compute-bound at 1 GFLOP/s and 1 GB/s,
         // bandwidth-bound at 1 GFLOP/s and 1 byte/s.

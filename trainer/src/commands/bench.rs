@@ -12,7 +12,10 @@
 //!
 //! Next to each time it prints the floor from [`crate::roofline`]: the stage's FLOPs
 //! and bytes at this machine's measured matrix-product rate (a 1024³ product on the
-//! backend) and memory bandwidth (a 256 MiB copy), and measured ÷ floor.
+//! backend) and memory bandwidth (a 256 MiB copy), and measured ÷ floor. Where the
+//! epoch ran the flex operations, a second table splits it by stage
+//! ([`crate::stage_clock`]): each stage's seconds, its floor and the ratio, and the
+//! rest of the epoch (sampling, burn's graph, the small ops between the fused ones).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,6 +30,7 @@ use crate::config::TrainConfig;
 use crate::eval::Split;
 use crate::model::Mario;
 use crate::roofline::Shapes;
+use crate::stage_clock::{self, Stage};
 use crate::train::optimizer::AdamOptimizer;
 use crate::train::{evaluate_model, peak_rss_mib, train_epoch, training_pairs};
 
@@ -70,6 +74,9 @@ struct Row {
     rss_mib: f64,
     /// The rates the floors use: GFLOP/s and GB/s.
     rates: (f64, f64),
+    /// Seconds per epoch in each [`Stage`] and their floors (all zero off flex).
+    stages: [f64; Stage::ALL.len()],
+    stage_floors: [f64; Stage::ALL.len()],
 }
 
 /// The machine's measured rates on a backend: (GFLOP/s of a 1024³ matrix product,
@@ -169,6 +176,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             model.refresh_learnt_graphs(&params);
             let knn_s = started.elapsed().as_secs_f64();
             let started = Instant::now();
+            stage_clock::start();
             for epoch in 0..args.epochs {
                 train_epoch(
                     &model,
@@ -180,10 +188,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     &hidden,
                 )?;
             }
+            let epochs = args.epochs as f64;
+            let stages = stage_clock::stop().map(|s| s / epochs.max(1.0));
             let epoch_s = if args.epochs == 0 {
                 f64::NAN
             } else {
-                started.elapsed().as_secs_f64() / args.epochs as f64
+                started.elapsed().as_secs_f64() / epochs
             };
             let started = Instant::now();
             evaluate_model(&model, &params, &dataset, Split::Valid)?;
@@ -206,6 +216,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 ),
                 rss_mib,
                 rates: (gflops, gbs),
+                stages,
+                stage_floors: shape.epoch_stage_seconds(gflops, gbs),
             });
         }
     }
@@ -231,6 +243,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "floors for {} on {}: {:.1} GFLOP/s (1024³ product), {:.1} GB/s (copy), measured in this run",
             r.preset, r.backend, r.rates.0, r.rates.1
         );
+    }
+    for r in rows.iter().filter(|r| r.stages.iter().any(|&s| s > 0.0)) {
+        print_stages(r);
     }
     for preset in args.presets.iter() {
         let on: Vec<&Row> = rows.iter().filter(|r| &r.preset == preset).collect();
@@ -273,4 +288,36 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One row's epoch split by stage: seconds, floor, measured ÷ floor, share.
+fn print_stages(r: &Row) {
+    println!();
+    println!(
+        "{} on {}: one epoch by stage (wall time inside each stage's operations, forward and backward)",
+        r.preset, r.backend
+    );
+    println!("| stage | s / epoch | floor s | × | share of the epoch |");
+    println!("|---|---:|---:|---:|---:|");
+    let share = |t: f64| 100.0 * t / r.epoch_s;
+    for (i, stage) in Stage::ALL.iter().enumerate() {
+        let (t, floor) = (r.stages[i], r.stage_floors[i]);
+        println!(
+            "| {} | {t:.3} | {floor:.3} | {:.1}× | {:.0} % |",
+            stage.label(),
+            t / floor,
+            share(t)
+        );
+    }
+    let rest = r.epoch_s - r.stages.iter().sum::<f64>();
+    println!(
+        "| rest: sampling, burn's graph, small ops | {rest:.3} | — | — | {:.0} % |",
+        share(rest)
+    );
+    let floor: f64 = r.stage_floors.iter().sum();
+    println!(
+        "| **epoch** | {:.3} | {floor:.3} | {:.1}× | 100 % |",
+        r.epoch_s,
+        r.epoch_s / floor
+    );
 }

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use super::kernels::{self, BatchRows};
 use super::ops::{flex_tensor, host, record};
+use crate::stage_clock::{self, Stage};
 
 /// A batch of (user, positive, negative) triples as row indices.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +192,7 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
     type State = BprState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Bpr);
         let [parent_cf, parent_side] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
@@ -282,6 +284,7 @@ impl Backward<Flex, 1> for GatheredSquareSumBackward {
     type State = (FloatTensor<Flex>, Arc<Vec<u32>>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Bpr);
         let [parent] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = parent {
@@ -308,6 +311,7 @@ impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
         triples: Arc<Triples>,
         tables: ScoreTables,
     ) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Bpr);
         let kind = BprDifferencesBackward
             .prepare::<C>([cf.node(), side.node()])
             .compute_bound()
@@ -318,6 +322,7 @@ impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
     }
 
     fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Bpr);
         let kind = GatheredSquareSumBackward
             .prepare::<C>([table.node()])
             .compute_bound()

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use super::kernels::{self, FanIndex, ROWS_PER_TASK, SelfDotsGradRows, for_each_row};
 use super::ops::{flex_tensor, host, record};
 use super::simd::{RowKernel, weighted_rows_add};
+use crate::stage_clock::{self, Stage};
 
 /// The constant part of one modality's graph: `λ·sᵐ` of the raw neighbours
 /// (`[I·k_raw]`), the learnt neighbours, the union (raw then learnt per row) and `λ`.
@@ -283,6 +284,7 @@ impl Backward<Flex, 1> for ItemGraphBackward {
     type State = State;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::ItemGraphs);
         let [parent] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = parent {
@@ -308,6 +310,7 @@ impl<C: CheckpointStrategy> ItemGraphBackend for Autodiff<Flex, C> {
         graph: Arc<MixedGraph>,
         layers: usize,
     ) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::ItemGraphs);
         let kind = ItemGraphBackward
             .prepare::<C>([x.node()])
             .compute_bound()

@@ -22,6 +22,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::ops::{SparseMatrix, flex_tensor, host, record};
+use crate::stage_clock::{self, Stage};
 
 /// The normalised user-item adjacency `Â` (users first) and the number of layers.
 #[derive(Debug)]
@@ -129,6 +130,7 @@ impl Backward<Flex, 2> for LightGcnReadoutBackward {
     type State = (Arc<LightGcnGraph>, usize, usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Cf);
         let [parent_users, parent_items] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (graph, n_users, d) = ops.state;
@@ -150,6 +152,7 @@ impl<C: CheckpointStrategy> LightGcnBackend for Autodiff<Flex, C> {
         items: FloatTensor<Self>,
         graph: Arc<LightGcnGraph>,
     ) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Cf);
         let kind = LightGcnReadoutBackward
             .prepare::<C>([users.node(), items.node()])
             .compute_bound()

@@ -28,6 +28,7 @@ use mario_shared::matmul::{MatRef, matmul_par};
 
 use super::kernels::{self, Csr};
 use super::mp::MpRows;
+use crate::stage_clock::{self, Stage};
 
 /// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
 #[derive(Debug)]
@@ -200,6 +201,7 @@ impl Backward<Flex, 2> for MpLossBackward {
     type State = Arc<[FloatTensor<Flex>; 2]>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Mp);
         let [parent_code, parent_decoder] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (_, g) = host(&grad);
@@ -233,6 +235,7 @@ impl Backward<Flex, 2> for CompressBackward {
     type State = (FloatTensor<Flex>, FloatTensor<Flex>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Compression);
         let [parent_x, parent_w] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w) = ops.state;
@@ -260,6 +263,7 @@ impl Backward<Flex, 2> for AttentionScoresBackward {
     type State = (FloatTensor<Flex>, FloatTensor<Flex>, Arc<Vec<f32>>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Bpr);
         let [parent_u, parent_v] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (u, v, dscore) = ops.state;
@@ -286,6 +290,7 @@ impl Backward<Flex, 1> for SpmmBackward {
     type State = Arc<SparseMatrix>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Cf);
         let [parent] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = parent {
@@ -319,6 +324,7 @@ where
 // primitives, computes the forward once and records it with [`record`].
 impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
     fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Cf);
         let kind = SpmmBackward
             .prepare::<C>([x.node()])
             .compute_bound()
@@ -328,6 +334,7 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
     }
 
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Compression);
         let kind = CompressBackward
             .prepare::<C>([x.node(), w.node()])
             .compute_bound()
@@ -343,6 +350,7 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
     ) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Mp);
         let kind = MpLossBackward
             .prepare::<C>([code.node(), decoder.node()])
             .compute_bound()
@@ -359,6 +367,7 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
     }
 
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _clock = stage_clock::time(Stage::Bpr);
         let kind = AttentionScoresBackward
             .prepare::<C>([u.node(), v.node()])
             .compute_bound()

@@ -187,7 +187,9 @@ pub fn train_epoch(
             };
             let mut grads = loss.total.backward();
             let current = std::mem::take(params);
+            let clock = crate::stage_clock::time(crate::stage_clock::Stage::Adam);
             *params = optim.step(learning_rate(config, epoch), current, leaves, &mut grads);
+            drop(clock);
             let total = to_f32(loss.total.inner())[0] as f64;
             anyhow::ensure!(
                 total.is_finite(),
