@@ -6,6 +6,7 @@
 //! - one training epoch (`--epochs` averaged),
 //! - one full-ranking evaluation of the validation split,
 //!
+//! with `--kernels`, the graph kernels one call at a time ([`super::bench_kernels`]),
 //! and, with `--rss`, trains one epoch of the `sports` preset in a child `mario
 //! train` process and reports its peak RSS.
 //! Synthetic datasets are generated once into `--cache` and reused.
@@ -48,6 +49,10 @@ pub struct BenchArgs {
     /// Also measure peak RSS of one `sports` training epoch (CPU backend).
     #[arg(long)]
     pub rss: bool,
+    /// Also time the graph stages' gather kernels one call at a time at each preset's
+    /// shape (`bench_kernels.rs`): for comparing two versions of a kernel.
+    #[arg(long)]
+    pub kernels: bool,
     /// Where generated datasets are kept.
     #[arg(long, default_value = "target/bench-data")]
     pub cache: PathBuf,
@@ -128,12 +133,23 @@ fn shapes(dataset: &mario_data::Dataset, config: &TrainConfig, params: usize) ->
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
+    let mut kernel_tables = Vec::new();
     for preset_name in &args.presets {
         let preset: Preset = preset_name
             .parse()
             .map_err(|e| anyhow::anyhow!("--presets: {e}"))?;
         let dir = dataset_dir(&args.cache, preset)?;
         let dataset = crate::dataset::load(&dir, None)?;
+        if args.kernels {
+            let config = TrainConfig::default();
+            let times = super::bench_kernels::run(
+                &dataset.train,
+                dataset.n_items,
+                config.dim,
+                2 * config.knn_k,
+            );
+            kernel_tables.push((preset.to_string(), config.dim, times));
+        }
         for backend_name in &args.backends {
             let choice = match backend_name.as_str() {
                 "cpu" => BackendChoice::Cpu,
@@ -246,6 +262,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for r in rows.iter().filter(|r| r.stages.iter().any(|&s| s > 0.0)) {
         print_stages(r);
+    }
+    for (preset, d, times) in &kernel_tables {
+        super::bench_kernels::print(preset, *d, times);
     }
     for preset in args.presets.iter() {
         let on: Vec<&Row> = rows.iter().filter(|r| &r.preset == preset).collect();

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing (clap) and the command dispatch.
 
 pub mod bench;
+pub mod bench_kernels;
 pub mod data;
 pub mod train;
 pub mod tune;
