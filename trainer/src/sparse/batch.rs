@@ -228,8 +228,7 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
             if let Some([pos, neg]) = &item_rows {
                 passes.extend([pos.as_slice(), neg.as_slice()]);
             }
-            let mut table = vec![0f32; cs[0] * d];
-            kernels::scatter_rows(&mut table, d, &passes, |pass, b, out| {
+            let table = kernels::scatter_rows(cs[0], d, &passes, |pass, b, out| {
                 if pass < 2 {
                     let items = sides[pass].0;
                     let mut w = [0f32; kernels::MAX_FUSED_MODALITIES];
@@ -266,8 +265,7 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
                 })
                 .collect();
             let passes: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-            let mut table = vec![0f32; ss[0] * ss[1]];
-            kernels::scatter_rows(&mut table, d, &passes, |pass, b, out| {
+            let table = kernels::scatter_rows(ss[0], d, &passes, |pass, b, out| {
                 kernels::axpy(out, weight(pass % 2, b, pass / 2), user(b));
             });
             grads.register::<Flex>(node.id, flex_tensor(table, [ss[0], ss[1]], &grad));
@@ -293,8 +291,7 @@ impl Backward<Flex, 1> for GatheredSquareSumBackward {
             let (_, g) = host(&grad);
             let (n, d) = (shape[0], shape[1]);
             let twice_g = 2.0 * g[0];
-            let mut out = vec![0f32; n * d];
-            kernels::scatter_rows(&mut out, d, &[ids.as_slice()], |_, b, row| {
+            let out = kernels::scatter_rows(n, d, &[ids.as_slice()], |_, b, row| {
                 let i = ids[b] as usize;
                 let x = &values[i * d..(i + 1) * d];
                 row.iter_mut().zip(x).for_each(|(o, &x)| *o += twice_g * x);

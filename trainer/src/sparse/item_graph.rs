@@ -26,9 +26,10 @@ use burn::tensor::Tensor;
 
 use rayon::prelude::*;
 
-use super::kernels::{self, FanIndex, ROWS_PER_TASK, SelfDotsGradRows, for_each_row};
+use super::kernels::{self, FanIndex, ROWS_PER_TASK, SelfDotsGradRows};
 use super::ops::{flex_tensor, host, record};
 use super::simd::{RowKernel, weighted_rows_add};
+use super::table::par_blocks;
 use crate::stage_clock::{self, Stage};
 
 /// The constant part of one modality's graph: `λ·sᵐ` of the raw neighbours
@@ -77,21 +78,23 @@ fn forward(x: &[f32], d: usize, graph: &MixedGraph) -> Forward {
     let n = graph.all.n_rows;
     let (fan, k_learnt) = (graph.all.fan, graph.learnt.fan);
     let k_raw = fan - k_learnt;
-    let mut unit = vec![0f32; n * d];
     let norms: Vec<(f32, bool)> = x
         .par_chunks_exact(d)
-        .zip(unit.par_chunks_exact_mut(d))
         .with_min_len(ROWS_PER_TASK)
-        .map(|(row, u)| {
+        .map(|row| {
             let norm = kernels::dot(row, row).sqrt();
-            let clamped = norm < TINY;
-            let norm = norm.max(TINY);
-            for (u, &v) in u.iter_mut().zip(row) {
-                *u = v / norm;
-            }
-            (norm, clamped)
+            (norm.max(TINY), norm < TINY)
         })
         .collect();
+    let unit = par_blocks(n * d, ROWS_PER_TASK * d, |task, block| {
+        for (r, u) in block.chunks_exact_mut(d).enumerate() {
+            let i = task * ROWS_PER_TASK + r;
+            let norm = norms[i].0;
+            for (u, &v) in u.iter_mut().zip(&x[i * d..(i + 1) * d]) {
+                *u = v / norm;
+            }
+        }
+    });
     let cos = graph.learnt.pair_dots(&unit, &unit, d);
     let mut weight = vec![0f32; n * fan];
     let inv_sqrt_degree: Vec<(f32, bool)> = weight
@@ -110,17 +113,16 @@ fn forward(x: &[f32], d: usize, graph: &MixedGraph) -> Forward {
             (degree.max(TINY).powf(-0.5), degree < TINY)
         })
         .collect();
-    let mut out = vec![0f32; n * fan];
-    out.par_chunks_exact_mut(fan.max(1))
-        .enumerate()
-        .with_min_len(ROWS_PER_TASK)
-        .for_each(|(i, row)| {
+    let out = par_blocks(n * fan, ROWS_PER_TASK * fan, |task, block| {
+        for (r, row) in block.chunks_exact_mut(fan).enumerate() {
+            let i = task * ROWS_PER_TASK + r;
             let ri = inv_sqrt_degree[i].0;
             for (j, o) in row.iter_mut().enumerate() {
                 let e = i * fan + j;
                 *o = weight[e] * ri * inv_sqrt_degree[graph.all.ids[e] as usize].0;
             }
-        });
+        }
+    });
     Forward {
         norms,
         unit,
@@ -179,12 +181,9 @@ fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGr
     // of the edges that gather i (reverse index, in edge order); then
     // ∂deg = ∂r · (−½)·deg^{-3/2} = ∂r · (−½)·r³ (none where the degree was clamped),
     // which every weight of the row adds. Only the learnt weights depend on x.
-    let mut d_cos = vec![0f32; n * k_learnt];
-    d_cos
-        .par_chunks_exact_mut(k_learnt.max(1))
-        .enumerate()
-        .with_min_len(ROWS_PER_TASK)
-        .for_each(|(i, d_cos_row)| {
+    let d_cos = par_blocks(n * k_learnt, ROWS_PER_TASK * k_learnt, |task, block| {
+        for (offset, d_cos_row) in block.chunks_exact_mut(k_learnt).enumerate() {
+            let i = task * ROWS_PER_TASK + offset;
             let own: f32 = (i * fan..(i + 1) * fan)
                 .map(|e| d_gbar[e] * f.weight[e] * r(all.ids[e] as usize))
                 .sum();
@@ -211,10 +210,10 @@ fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGr
                     0.0
                 };
             }
-        });
-    let mut d_x = vec![0f32; n * d];
-    for_each_row(
-        &mut d_x,
+        }
+    });
+    kernels::rows_table(
+        n,
         d,
         &InputGradRows {
             cosines: SelfDotsGradRows {
@@ -226,8 +225,7 @@ fn backward(f: &Forward, inputs: &[&[f32]], g: &[f32], d: usize, graph: &MixedGr
             all,
             d_h1: &d_h,
         },
-    );
-    d_x
+    )
 }
 
 /// Row `t` of `∂x`: the cosines' gradient `∂nₜ` (its own learnt neighbours, then the

@@ -9,27 +9,28 @@ use mario_shared::modality_attention;
 use rayon::prelude::*;
 
 use super::simd::{self, RowKernel, weighted_rows};
+use super::table::par_blocks;
 
 /// Rows per rayon task: small rows (d = 64) are too cheap to schedule one by one.
 pub(super) const ROWS_PER_TASK: usize = 64;
 
-/// Calls `kernel.row(r, row)` for every `width`-wide row `r` of `out`, in parallel over
-/// blocks of [`ROWS_PER_TASK`] rows (each compiled for the CPU's widest vectors,
-/// [`simd::run`]); each row is written by one call only.
-pub(super) fn for_each_row(out: &mut [f32], width: usize, kernel: &impl RowKernel) {
-    for_each_row_from(out, width, 0, kernel);
+/// A fresh `n_rows × width` table whose row `r` is written by `kernel.row(r, row)`, in
+/// parallel over blocks of [`ROWS_PER_TASK`] rows (each compiled for the CPU's widest
+/// vectors, [`simd::rows`], and zeroed by its own task, [`table::par_blocks`]); each row
+/// is written by one call only.
+pub(super) fn rows_table(n_rows: usize, width: usize, kernel: &impl RowKernel) -> Vec<f32> {
+    rows_table_from(0..n_rows, width, kernel)
 }
 
-/// [`for_each_row`] for an `out` that holds rows `first..` of the result.
-fn for_each_row_from(out: &mut [f32], width: usize, first: usize, kernel: &impl RowKernel) {
-    if width == 0 {
-        return;
-    }
-    out.par_chunks_mut(width * ROWS_PER_TASK)
-        .enumerate()
-        .for_each(|(task, block)| {
-            simd::rows(block, width, first + task * ROWS_PER_TASK, kernel);
-        });
+/// [`rows_table`] for the rows `rows` of the result (row `rows.start` first).
+fn rows_table_from(
+    rows: std::ops::Range<usize>,
+    width: usize,
+    kernel: &impl RowKernel,
+) -> Vec<f32> {
+    par_blocks(rows.len() * width, width * ROWS_PER_TASK, |task, block| {
+        simd::rows(block, width, rows.start + task * ROWS_PER_TASK, kernel);
+    })
 }
 
 #[inline]
@@ -120,42 +121,30 @@ impl Csr {
     /// `A·x` for a row-major `n_cols × d` table `x`: `n_rows × d`.
     pub fn matmul(&self, x: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(x.len(), self.n_cols * d, "spmm: x is not n_cols × d");
-        let mut out = vec![0f32; self.n_rows * d];
-        for_each_row(&mut out, d, &SpmmRows { a: self, x });
-        out
+        rows_table(self.n_rows, d, &SpmmRows { a: self, x })
     }
 
-    /// `(A·x + add) / divisor`, one pass, written into `outs`: consecutive tables that
-    /// hold the result's rows in order (e.g. the users' rows, then the items'). Each
-    /// element is `A·x`'s value plus `add`'s, then divided: the same bits as the three
-    /// steps apart.
-    pub fn matmul_add_into(
+    /// The rows `rows` of `(A·x + add) / divisor`, one pass (e.g. the users' rows of a
+    /// user-item product, then the items'). Each element is `A·x`'s value plus `add`'s,
+    /// then divided: the same bits as the three steps apart.
+    pub fn matmul_add(
         &self,
         x: &[f32],
         d: usize,
         add: &[f32],
         divisor: f32,
-        outs: &mut [&mut [f32]],
-    ) {
+        rows: std::ops::Range<usize>,
+    ) -> Vec<f32> {
         assert_eq!(x.len(), self.n_cols * d, "spmm: x is not n_cols × d");
         assert_eq!(add.len(), self.n_rows * d, "spmm: add is not n_rows × d");
-        let total: usize = outs.iter().map(|o| o.len()).sum();
-        assert_eq!(
-            total,
-            self.n_rows * d,
-            "spmm: the outputs are not n_rows × d"
-        );
+        assert!(rows.end <= self.n_rows, "spmm: rows past the matrix's");
         let kernel = SpmmAddRows {
             a: self,
             x,
             add,
             divisor,
         };
-        let mut first = 0;
-        for out in outs.iter_mut() {
-            for_each_row_from(out, d, first, &kernel);
-            first += out.len() / d.max(1);
-        }
+        rows_table_from(rows, d, &kernel)
     }
 }
 
@@ -220,18 +209,14 @@ impl FanIndex {
     pub fn weighted_sum(&self, x: &[f32], w: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(x.len(), self.n_src * d);
         assert_eq!(w.len(), self.n_rows * self.fan);
-        let mut out = vec![0f32; self.n_rows * d];
-        for_each_row(&mut out, d, &FanSumRows { index: self, x, w });
-        out
+        rows_table(self.n_rows, d, &FanSumRows { index: self, x, w })
     }
 
     /// Gradient of [`Self::weighted_sum`] with respect to `x`:
     /// `gx[s] = Σ_{(i, j): ids[i, j] = s} w[i, j] · g[i]`, `n_src × d`.
     pub fn weighted_sum_grad_x(&self, g: &[f32], w: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(g.len(), self.n_rows * d);
-        let mut out = vec![0f32; self.n_src * d];
-        for_each_row(&mut out, d, &FanSumGradRows { index: self, g, w });
-        out
+        rows_table(self.n_src, d, &FanSumGradRows { index: self, g, w })
     }
 
     /// `out[i, j] = a[i]·b[ids[i, j]]`, `n_rows × fan` (also the gradient of
@@ -239,18 +224,13 @@ impl FanIndex {
     pub fn pair_dots(&self, a: &[f32], b: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(a.len(), self.n_rows * d);
         assert_eq!(b.len(), self.n_src * d);
-        let mut out = vec![0f32; self.n_rows * self.fan];
-        for_each_row(
-            &mut out,
-            self.fan,
-            &PairDotRows {
-                index: self,
-                a,
-                b,
-                d,
-            },
-        );
-        out
+        let kernel = PairDotRows {
+            index: self,
+            a,
+            b,
+            d,
+        };
+        rows_table(self.n_rows, self.fan, &kernel)
     }
 
     /// Gradient of `c[i, j] = a[i]·a[ids[i, j]]` (rows and neighbours from one table,
@@ -259,9 +239,7 @@ impl FanIndex {
     pub fn self_dots_grad(&self, g: &[f32], a: &[f32], d: usize) -> Vec<f32> {
         assert_eq!(self.n_rows, self.n_src, "self dots need a square index");
         assert_eq!(g.len(), self.n_rows * self.fan);
-        let mut out = vec![0f32; self.n_rows * d];
-        for_each_row(&mut out, d, &SelfDotsGradRows { index: self, g, a });
-        out
+        rows_table(self.n_rows, d, &SelfDotsGradRows { index: self, g, a })
     }
 }
 
@@ -280,7 +258,7 @@ impl RowKernel for SpmmRows<'_> {
     }
 }
 
-/// Row `r` of [`Csr::matmul_add_into`]: `(Σₑ A[r, cₑ] · x[cₑ] + add[r]) / divisor`.
+/// Row `r` of [`Csr::matmul_add`]: `(Σₑ A[r, cₑ] · x[cₑ] + add[r]) / divisor`.
 struct SpmmAddRows<'a> {
     a: &'a Csr,
     x: &'a [f32],
@@ -505,36 +483,32 @@ pub fn attention_scores_grad(
     (gu, gv)
 }
 
-/// Adds into rows of `table` (each `width` wide) in parallel and deterministically:
+/// A fresh `n_rows × width` table of sums, formed in parallel and deterministically:
 /// for every pass `p` and every `b` of `passes[p]`, in that order, `add(p, b, row)`
 /// adds batch entry `b`'s term into `row`, table row `passes[p][b]`. The rows are split
-/// into blocks, one task each, and every task visits all the passes in order but
-/// calls `add` only for its own rows: each row receives its terms in pass and batch
-/// order, whatever the number of threads.
+/// into blocks, one task each (which zeroes its block, [`par_blocks`]), and every task
+/// visits all the passes in order but calls `add` only for its own rows: each row
+/// receives its terms in pass and batch order, whatever the number of threads.
 pub(super) fn scatter_rows(
-    table: &mut [f32],
+    n_rows: usize,
     width: usize,
     passes: &[&[u32]],
     add: impl Fn(usize, usize, &mut [f32]) + Sync,
-) {
-    let n = table.len() / width.max(1);
-    if n == 0 {
-        return;
+) -> Vec<f32> {
+    if width == 0 {
+        return Vec::new();
     }
     // A few blocks per thread, so that a crowded block does not hold up the rest.
-    let per_block = n.div_ceil(4 * rayon::current_num_threads()).max(16);
-    table
-        .par_chunks_mut(per_block * width)
-        .enumerate()
-        .for_each(|(block, rows)| {
-            simd::widest(ScatterBlock {
-                rows,
-                width,
-                first: block * per_block,
-                passes,
-                add: &add,
-            });
+    let per_block = n_rows.div_ceil(4 * rayon::current_num_threads()).max(16);
+    par_blocks(n_rows * width, per_block * width, |block, rows| {
+        simd::widest(ScatterBlock {
+            rows,
+            width,
+            first: block * per_block,
+            passes,
+            add: &add,
         });
+    })
 }
 
 /// One block of [`scatter_rows`], compiled for the CPU's widest vectors: an `add`

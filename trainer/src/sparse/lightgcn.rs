@@ -5,7 +5,7 @@
 //! division and, backward, as many again plus the concatenation's split — each a
 //! table-sized tensor. Here the forward is L CSR products ([`Csr::matmul`]) summed
 //! in place, the last one added and divided in its own pass
-//! ([`Csr::matmul_add_into`]), and the backward is Horner's rule on the same
+//! ([`Csr::matmul_add`]), and the backward is Horner's rule on the same
 //! products, `∂E⁰ = Σₗ (Âᵀ)ˡ q = q + Âᵀ(q + Âᵀ(q + …))` with `q = ∂E / (L + 1)`,
 //! each `Âᵀacc + q` one pass, the last written straight into the users' and the
 //! items' gradients.
@@ -70,15 +70,14 @@ fn forward(users: &[f32], items: &[f32], d: usize, graph: &LightGcnGraph) -> Vec
         layer = Some(next);
     }
     // The last layer, added to the sum and divided by L + 1 in the same pass.
-    let mut out = vec![0f32; sum.len()];
-    graph.matrix.forward.matmul_add_into(
+    let matrix = &graph.matrix.forward;
+    matrix.matmul_add(
         layer.as_deref().unwrap_or(&sum),
         d,
         &sum,
         graph.layers as f32 + 1.0,
-        &mut [&mut out],
-    );
-    out
+        0..matrix.n_rows,
+    )
 }
 
 /// `(∂users, ∂items)` for `g = ∂L/∂E` (`[U + I, d]`) by Horner's rule, each layer's
@@ -90,21 +89,15 @@ fn backward(g: &[f32], d: usize, n_users: usize, graph: &LightGcnGraph) -> (Vec<
         let items = q.split_off(n_users * d);
         return (q, items);
     }
-    let (mut users, mut items) = (vec![0f32; n_users * d], vec![0f32; q.len() - n_users * d]);
     let transpose = graph.matrix.backward();
+    let n = transpose.n_rows;
     let mut acc: Option<Vec<f32>> = None;
     for _ in 1..graph.layers {
-        let mut next = vec![0f32; q.len()];
-        transpose.matmul_add_into(acc.as_deref().unwrap_or(&q), d, &q, 1.0, &mut [&mut next]);
-        acc = Some(next);
+        acc = Some(transpose.matmul_add(acc.as_deref().unwrap_or(&q), d, &q, 1.0, 0..n));
     }
-    transpose.matmul_add_into(
-        acc.as_deref().unwrap_or(&q),
-        d,
-        &q,
-        1.0,
-        &mut [&mut users, &mut items],
-    );
+    let acc = acc.as_deref().unwrap_or(&q);
+    let users = transpose.matmul_add(acc, d, &q, 1.0, 0..n_users);
+    let items = transpose.matmul_add(acc, d, &q, 1.0, n_users..n);
     (users, items)
 }
 

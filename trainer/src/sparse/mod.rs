@@ -14,6 +14,7 @@ mod lightgcn;
 mod mp;
 mod ops;
 pub(crate) mod simd;
+mod table;
 #[cfg(test)]
 mod tests;
 
