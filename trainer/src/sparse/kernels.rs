@@ -345,10 +345,8 @@ impl RowKernel for SelfDotsGradRows<'_> {
         let index = self.index;
         let edges = t * index.fan..(t + 1) * index.fan;
         let forward = self.g[edges.clone()].iter().zip(&index.ids[edges]);
-        let terms = forward
-            .map(|(&ge, &s)| (ge, s as usize))
-            .chain(index.reverse_terms(t, self.g));
-        weighted_rows(out, self.a, terms);
+        let forward = forward.map(|(&ge, &s)| (ge, s as usize));
+        simd::weighted_rows_then(out, self.a, forward, index.reverse_terms(t, self.g));
     }
 }
 
