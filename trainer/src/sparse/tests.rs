@@ -448,8 +448,16 @@ fn compress_matches_matmul_values_and_gradients() {
 
 #[test]
 fn lightgcn_readout_matches_the_burn_chain_values_and_gradients() {
+    // One block of the backward's scaled copy `q`, then tables of several (16,384
+    // values a block), the users' or the items' rows spanning more than one.
+    for (n_users, n_items) in [(19, 13), (2_900, 41), (41, 2_900)] {
+        lightgcn_readout_matches_at(n_users, n_items);
+    }
+}
+
+fn lightgcn_readout_matches_at(n_users: usize, n_items: usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let (n_users, n_items, d) = (19, 13, 6);
+    let d = 6;
     let train = random_train(&mut rng, n_users, n_items, 5);
     let device = Device::flex().autodiff();
     let graph = BipartiteGraph::new(&train, n_items, &Device::flex());
