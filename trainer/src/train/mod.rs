@@ -174,35 +174,52 @@ pub fn train_epoch(
     let mut dropout_rng = epoch_rng(config.seed ^ 0x9E37_79B9_7F4A_7C15, epoch);
     // A step is ~100 small parallel loops with serial code between them: the other
     // workers poll through the epoch instead of sleeping and being woken for each.
+    //
+    // The next batch's triples are sampled while this batch's step runs, as a job the
+    // idle worker can take (`rayon::join`: the step stays on this thread, with its
+    // stage clock); `rng` draws them in the same order as one batch after another.
     crate::keep_awake::with_workers_awake(|| {
-        for batch in order.chunks(config.batch_size) {
-            let (users, pos, neg) = sample_triples(&mut rng, batch, dataset, n_neg);
-            let leaves = params.to_autodiff();
-            let loss = if config.edge_dropout > 0.0 {
-                let kept = drop_edges(&mut dropout_rng, &dataset.train, config.edge_dropout);
-                let graph = BipartiteGraph::new(&kept, dataset.n_items, &model.device);
-                model.loss_over(&leaves, &users, &pos, &neg, &graph)
-            } else {
-                model.loss(&leaves, &users, &pos, &neg)
-            };
-            let mut grads = loss.total.backward();
-            let current = std::mem::take(params);
-            let clock = crate::stage_clock::time(crate::stage_clock::Stage::Adam);
-            *params = optim.step(learning_rate(config, epoch), current, leaves, &mut grads);
-            drop(clock);
-            let total = to_f32(loss.total.inner())[0] as f64;
-            anyhow::ensure!(
-                total.is_finite(),
-                "the loss became {total} at epoch {epoch}: lower --lr or check the features for extreme values"
+        let batches: Vec<&[(u32, u32)]> = order.chunks(config.batch_size).collect();
+        let mut next = batches
+            .first()
+            .map(|batch| sample_triples(&mut rng, batch, dataset, n_neg));
+        for following in (1..=batches.len()).map(|k| batches.get(k)) {
+            let (users, pos, neg) = next.take().expect("each batch is sampled before its step");
+            let (step, sampled) = rayon::join(
+                || -> anyhow::Result<()> {
+                    let leaves = params.to_autodiff();
+                    let loss = if config.edge_dropout > 0.0 {
+                        let kept =
+                            drop_edges(&mut dropout_rng, &dataset.train, config.edge_dropout);
+                        let graph = BipartiteGraph::new(&kept, dataset.n_items, &model.device);
+                        model.loss_over(&leaves, &users, &pos, &neg, &graph)
+                    } else {
+                        model.loss(&leaves, &users, &pos, &neg)
+                    };
+                    let mut grads = loss.total.backward();
+                    let current = std::mem::take(&mut *params);
+                    let clock = crate::stage_clock::time(crate::stage_clock::Stage::Adam);
+                    *params = optim.step(learning_rate(config, epoch), current, leaves, &mut grads);
+                    drop(clock);
+                    let total = to_f32(loss.total.inner())[0] as f64;
+                    anyhow::ensure!(
+                        total.is_finite(),
+                        "the loss became {total} at epoch {epoch}: lower --lr or check the features for extreme values"
+                    );
+                    sums.total += total;
+                    sums.bpr += to_f32(loss.bpr.inner())[0] as f64;
+                    sums.l2 += to_f32(loss.l2.inner())[0] as f64;
+                    if let Some(mp) = loss.mp {
+                        sums.mp += to_f32(mp.inner())[0] as f64;
+                    }
+                    batch_bar.inc(1);
+                    batch_bar.set_message(format!("loss {total:.4}"));
+                    Ok(())
+                },
+                || following.map(|batch| sample_triples(&mut rng, batch, dataset, n_neg)),
             );
-            sums.total += total;
-            sums.bpr += to_f32(loss.bpr.inner())[0] as f64;
-            sums.l2 += to_f32(loss.l2.inner())[0] as f64;
-            if let Some(mp) = loss.mp {
-                sums.mp += to_f32(mp.inner())[0] as f64;
-            }
-            batch_bar.inc(1);
-            batch_bar.set_message(format!("loss {total:.4}"));
+            step?;
+            next = sampled;
         }
         Ok(sums)
     })
