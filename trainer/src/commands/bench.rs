@@ -242,7 +242,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
-        let cell = |t: f64, floor: f64| format!("{t:.3} ({floor:.3}, {:.1}×)", t / floor);
+        // A stage not measured (`--epochs 0`) says so instead of printing NaN.
+        let cell = |t: f64, floor: f64| {
+            if t.is_nan() {
+                format!("skipped (floor {floor:.3})")
+            } else {
+                format!("{t:.3} ({floor:.3}, {:.1}×)", t / floor)
+            }
+        };
         println!(
             "| {} | {} | {:.3} | {} | {} | {} | {:.0} |",
             r.preset,
