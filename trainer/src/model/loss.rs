@@ -114,13 +114,14 @@ impl Mario {
                     (DecodeTarget::Final, FusionStage::Late) => &emb.items[idx],
                     _ => &emb.compressed[idx],
                 };
-                let code = source.clone().select(0, batch_items.clone());
                 let decoder = params.get(&format!("decode.{}", m.name)).clone();
                 let [_, dim] = m.features.dims();
                 let err = if let Some(rows) = &mp_rows {
-                    // Decode, compare with the feature rows in place, weight: one op.
-                    sparse::mp_loss(code, decoder, m.features.clone(), rows)
+                    // Gather the rows, decode, compare with the feature rows in place,
+                    // weight: one op.
+                    sparse::mp_loss(source.clone(), decoder, m.features.clone(), rows)
                 } else {
+                    let code = source.clone().select(0, batch_items.clone());
                     let decoded = code.matmul(decoder);
                     let target = m.features.clone().select(0, batch_items.clone());
                     let row_error: Tensor<2> = (decoded - target).abs().sum_dim(1);

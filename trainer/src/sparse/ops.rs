@@ -28,6 +28,7 @@ use mario_shared::matmul::{MatRef, matmul_par};
 
 use super::kernels::{self, Csr};
 use super::mp::MpRows;
+use super::table::{gather_rows, scatter_distinct_rows};
 use crate::stage_clock::{self, Stage};
 
 /// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
@@ -63,11 +64,12 @@ pub trait SparseBackend: Backend {
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Eq. 5–7 fused: `u` `[B, d]`, `v` `[B, M, d]` → scores `[B]`.
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// Eq. 8 + 10 fused for one modality: decode `code` (`[n, d]`) with `decoder`
-    /// (`[d, dₘ]`) and return `[1]`, the weighted mean absolute error against the
-    /// rows `rows.ids` of `target` (`[I, dₘ]`, a constant).
+    /// Eq. 8 + 10 fused for one modality: decode the rows `rows.ids` (distinct) of
+    /// `table` (`[I, d]`, read in place of a burn `select`, whose backward is a serial
+    /// scatter) with `decoder` (`[d, dₘ]`) and return `[1]`, the weighted mean absolute
+    /// error against the same rows of `target` (`[I, dₘ]`, a constant).
     fn mp_loss(
-        code: FloatTensor<Self>,
+        table: FloatTensor<Self>,
         decoder: FloatTensor<Self>,
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
@@ -126,12 +128,12 @@ impl SparseBackend for Flex {
     }
 
     fn mp_loss(
-        code: FloatTensor<Self>,
+        table: FloatTensor<Self>,
         decoder: FloatTensor<Self>,
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
     ) -> FloatTensor<Self> {
-        mp_forward(code, decoder, &target, &rows)
+        mp_forward(table, decoder, &target, &rows)
     }
 }
 
@@ -153,41 +155,46 @@ fn attention_forward(
     (out, dscore)
 }
 
-/// The MP loss `[1]`.
+/// The MP loss `[1]`, decoding the rows `rows.ids` of `table`.
 fn mp_forward(
-    code: FloatTensor<Flex>,
+    table: FloatTensor<Flex>,
     decoder: FloatTensor<Flex>,
     target: &FloatTensor<Flex>,
     rows: &MpRows,
 ) -> FloatTensor<Flex> {
-    let device = code.device();
-    let (shape, code_values) = host(&code);
+    let device = table.device();
+    let (shape, values) = host(&table);
+    let code = gather_rows(&values, shape[1], &rows.ids);
     let (dec_shape, dec) = host(&decoder);
     let (_, tgt) = host(target);
-    let (loss, _) = rows.decode_loss(&code_values, &dec, &tgt, shape[1], dec_shape[1]);
+    let (loss, _) = rows.decode_loss(&code, &dec, &tgt, shape[1], dec_shape[1]);
     Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device)
 }
 
 /// The MP loss `[1]` and its gradients for an upstream gradient of 1,
-/// `[∂code, ∂W̃]`, in one pass ([`MpRows::decode_loss_with_grad`]).
+/// `[∂table, ∂W̃]`, in one pass ([`MpRows::decode_loss_with_grad`]); `∂table` has the
+/// rows' gradients at `rows.ids` and zeros elsewhere.
 fn mp_forward_with_grad(
-    code: &FloatTensor<Flex>,
+    table: &FloatTensor<Flex>,
     decoder: &FloatTensor<Flex>,
     target: &FloatTensor<Flex>,
     rows: &MpRows,
 ) -> (FloatTensor<Flex>, [FloatTensor<Flex>; 2]) {
-    let (shape, code_values) = host(code);
+    let (shape, values) = host(table);
+    let [n_rows, d] = [shape[0], shape[1]];
+    let code = gather_rows(&values, d, &rows.ids);
     let (dec_shape, dec) = host(decoder);
     let (_, tgt) = host(target);
-    let [n, d, dm] = [shape[0], shape[1], dec_shape[1]];
-    let fused = rows.decode_loss_with_grad(&code_values, &dec, &tgt, d, dm);
+    let dm = dec_shape[1];
+    let fused = rows.decode_loss_with_grad(&code, &dec, &tgt, d, dm);
     let out = Flex::float_from_data(
         TensorData::new(vec![fused.loss as f32], [1]),
-        &code.device(),
+        &table.device(),
     );
-    let grad_code = flex_tensor(fused.grad_code, [n, d], code);
+    let grad_table = scatter_distinct_rows(n_rows, d, &rows.ids, &fused.grad_code);
+    let grad_table = flex_tensor(grad_table, [n_rows, d], table);
     let grad_decoder = flex_tensor(fused.grad_decoder, [d, dm], decoder);
-    (out, [grad_code, grad_decoder])
+    (out, [grad_table, grad_decoder])
 }
 
 /// Backward of the fused MP loss: the gradients [`MpRows::decode_loss_with_grad`] took
@@ -197,16 +204,16 @@ fn mp_forward_with_grad(
 struct MpLossBackward;
 
 impl Backward<Flex, 2> for MpLossBackward {
-    /// `[∂code ([n, d]), ∂W̃ ([d, dₘ])]` for an upstream gradient of 1.
+    /// `[∂table ([I, d]), ∂W̃ ([d, dₘ])]` for an upstream gradient of 1.
     type State = Arc<[FloatTensor<Flex>; 2]>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let _clock = stage_clock::time(Stage::Mp);
-        let [parent_code, parent_decoder] = ops.parents;
+        let [parent_table, parent_decoder] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (_, g) = host(&grad);
         let g = g[0];
-        let [grad_code, grad_decoder] =
+        let [grad_table, grad_decoder] =
             Arc::try_unwrap(ops.state).unwrap_or_else(|shared| (*shared).clone());
         let scaled = |t: FloatTensor<Flex>| {
             if g == 1.0 {
@@ -217,7 +224,7 @@ impl Backward<Flex, 2> for MpLossBackward {
             let values = values.iter().map(|&v| v * g).collect();
             flex_tensor(values, [shape[0], shape[1]], &t)
         };
-        for (parent, gradient) in [(parent_code, grad_code), (parent_decoder, grad_decoder)] {
+        for (parent, gradient) in [(parent_table, grad_table), (parent_decoder, grad_decoder)] {
             if let Some(node) = parent {
                 grads.register::<Flex>(node.id, scaled(gradient));
             }
@@ -345,17 +352,17 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
     }
 
     fn mp_loss(
-        code: FloatTensor<Self>,
+        table: FloatTensor<Self>,
         decoder: FloatTensor<Self>,
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
     ) -> FloatTensor<Self> {
         let _clock = stage_clock::time(Stage::Mp);
         let kind = MpLossBackward
-            .prepare::<C>([code.node(), decoder.node()])
+            .prepare::<C>([table.node(), decoder.node()])
             .compute_bound()
             .stateful();
-        let (cp, dp) = (code.into_primitive(), decoder.into_primitive());
+        let (cp, dp) = (table.into_primitive(), decoder.into_primitive());
         match kind {
             // Training: the loss and its gradients in one pass.
             OpsKind::Tracked(prep) => {
@@ -386,15 +393,16 @@ pub fn compress(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     ))
 }
 
-/// The fused MP loss of one modality on flex tensors (see [`SparseBackend::mp_loss`]).
+/// The fused MP loss of one modality on flex tensors (see [`SparseBackend::mp_loss`]):
+/// the rows `rows.ids` of `table` decoded.
 pub fn mp_loss(
-    code: Tensor<2>,
+    table: Tensor<2>,
     decoder: Tensor<2>,
     target: Tensor<2>,
     rows: &Arc<MpRows>,
 ) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as SparseBackend>::mp_loss(
-        code.into_dispatch(),
+        table.into_dispatch(),
         decoder.into_dispatch(),
         target.into_dispatch(),
         rows.clone(),

@@ -355,17 +355,20 @@ fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
         [n_items, dm],
         &Device::flex(),
     );
-    let (cv, wv) = (random(&mut rng, ids.len() * d), random(&mut rng, d * dm));
-    let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &Device::flex());
+    // The code table has a row per item: the op reads the batch's rows in place
+    // (and its gradient is zero on the other 100 rows), the reference selects them.
+    let (cv, wv) = (random(&mut rng, n_items * d), random(&mut rng, d * dm));
+    let id_tensor = int_tensor(ids.iter().map(|&i| i as i64).collect(), &device);
     let w_tensor = float_tensor(weights.clone(), [ids.len(), 1], &Device::flex());
     let run = |fast: bool| {
-        let code = float_tensor(cv.clone(), [ids.len(), d], &device).require_grad();
+        let code = float_tensor(cv.clone(), [n_items, d], &device).require_grad();
         let decoder = float_tensor(wv.clone(), [d, dm], &device).require_grad();
         let loss = if fast {
             mp_loss(code.clone(), decoder.clone(), target.clone(), &rows)
         } else {
-            let decoded = code.clone().matmul(decoder.clone());
-            let t = target.clone().select(0, id_tensor.clone());
+            let t = target.clone().select(0, id_tensor.clone().inner());
+            let code = code.clone().select(0, id_tensor.clone());
+            let decoded = code.matmul(decoder.clone());
             let row_error: Tensor<2> = (decoded - t).abs().sum_dim(1);
             (row_error * w_tensor.clone()).sum() * scale
         };
