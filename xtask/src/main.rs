@@ -379,13 +379,14 @@ fn test_stages(ctx: &Ctx, st: &mut Stages, keep_going: bool) -> Result<()> {
         soft(st.run("browser tests", || {
             with_env(ctx.cargo(), &test_env)
                 .env(mario_e2e::STATIC_ENV, &static_dir)
+                // `--workspace`, not `-p mario-e2e`: cargo resolves features over the selected
+                // packages, and only the same selection as the native build reuses its artifacts.
                 .args([
                     "test",
                     "--release",
-                    "-p",
-                    "mario-e2e",
+                    "--workspace",
                     "--features",
-                    "browser",
+                    "mario-e2e/browser",
                     "--test",
                     "browser",
                     "--test",
