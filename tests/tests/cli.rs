@@ -510,3 +510,67 @@ fn tune_quick_reports_resumes_and_never_reruns_finished_trials() {
         board
     );
 }
+
+/// `mario bench` on the CPU: the table row, the range line of its repeats, and each
+/// reported median inside its range; the stage split adds up to the epoch it reports.
+#[test]
+fn bench_reports_medians_inside_their_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = mario(&[
+        "bench",
+        "--presets",
+        "demo",
+        "--backends",
+        "cpu",
+        "--epochs",
+        "1",
+        "--repeat",
+        "3",
+        "--cache",
+        s(&cache),
+    ]);
+    assert!(out.status.success(), "bench failed: {}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| demo | "))
+        .unwrap_or_else(|| panic!("no demo row in:\n{text}"));
+    // `| demo | backend | build | kNN (floor, ×) | epoch (floor, ×) | eval (floor, ×) | RSS |`
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let median = |cell: &str| -> f64 { cell.split_whitespace().next().unwrap().parse().unwrap() };
+    let medians = [median(cells[4]), median(cells[5]), median(cells[6])];
+    assert!(text.contains("medians of 3 repeats"), "{text}");
+    let ranges = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("demo on ") && l.contains("kNN rebuild"))
+        .unwrap_or_else(|| panic!("no range line in:\n{text}"));
+    let bounds: Vec<(f64, f64)> = ranges
+        .split(", ")
+        .map(|part| {
+            let range = part.rsplit(' ').next().unwrap();
+            let (lo, hi) = range.split_once('–').unwrap();
+            (lo.parse().unwrap(), hi.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(bounds.len(), 3, "{ranges}");
+    for (m, (lo, hi)) in medians.iter().zip(&bounds) {
+        assert!(
+            lo <= m && m <= hi && lo > &0.0,
+            "median {m} outside {lo}–{hi}: {text}"
+        );
+    }
+    // The stage rows plus the rest add up to the epoch row (each printed to 3 decimals).
+    let stage_total: f64 = text
+        .lines()
+        .skip_while(|l| !l.starts_with("| stage |"))
+        .skip(2)
+        .take_while(|l| !l.starts_with("| **epoch**"))
+        .map(|l| l.split('|').nth(2).unwrap().trim().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (stage_total - medians[1]).abs() < 0.006,
+        "stages sum to {stage_total}, epoch {}: {text}",
+        medians[1]
+    );
+}

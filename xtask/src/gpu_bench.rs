@@ -49,7 +49,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$work}"
 for p in ${presets//,/ }; do
   "$work/mario" datagen --preset "$p" --seed 7 --out "$work/data/$p" >> "$out/gpu-bench.log" 2>&1
 done
-"$work/mario" bench --presets "$presets" --backends "$backends" --cache "$work/data" \
+"$work/mario" bench --presets "$presets" --backends "$backends" --repeat 1 --cache "$work/data" \
   > "$out/gpu-bench.md" 2>> "$out/gpu-bench.log"
 cat "$out/gpu-bench.md"
 rm -rf "$work"

@@ -6,6 +6,8 @@
 //! - one training epoch (`--epochs` averaged),
 //! - one full-ranking evaluation of the validation split,
 //!
+//! the last three `--repeat` times in turn (default 3), reported as the median with
+//! the range below the table (the stage split is the median epoch's repeat);
 //! with `--kernels`, the graph kernels one call at a time ([`super::bench_kernels`]),
 //! and, with `--rss`, trains one epoch of the `sports` preset in a child `mario
 //! train` process and reports its peak RSS.
@@ -53,6 +55,10 @@ pub struct BenchArgs {
     /// shape (`bench_kernels.rs`): for comparing two versions of a kernel.
     #[arg(long)]
     pub kernels: bool,
+    /// Times each measure (kNN rebuild, `--epochs` epochs, evaluation) this many times in
+    /// turn and reports the median, with the range below the table.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
     /// Where generated datasets are kept.
     #[arg(long, default_value = "target/bench-data")]
     pub cache: PathBuf,
@@ -74,6 +80,8 @@ struct Row {
     knn_s: f64,
     epoch_s: f64,
     eval_s: f64,
+    /// Over the repeats: kNN rebuild, epoch, evaluation.
+    spreads: [Spread; 3],
     /// Floors at the measured rates: (epoch, eval, kNN rebuild) seconds.
     floor: (f64, f64, f64),
     rss_mib: f64,
@@ -188,32 +196,40 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 &hidden,
             )?;
             evaluate_model(&model, &params, &dataset, Split::Valid)?;
-            let started = Instant::now();
-            model.refresh_learnt_graphs(&params);
-            let knn_s = started.elapsed().as_secs_f64();
-            let started = Instant::now();
-            stage_clock::start();
-            for epoch in 0..args.epochs {
-                train_epoch(
-                    &model,
-                    &mut params,
-                    &mut optim,
-                    &dataset,
-                    &pairs,
-                    epoch,
-                    &hidden,
-                )?;
+            // Each repeat: a kNN rebuild, `--epochs` epochs, an evaluation, in that order.
+            let (mut knn, mut epoch, mut eval) = (Vec::new(), Vec::new(), Vec::new());
+            let mut stages_by_repeat = Vec::new();
+            for repeat in 0..args.repeat as usize {
+                let started = Instant::now();
+                model.refresh_learnt_graphs(&params);
+                knn.push(started.elapsed().as_secs_f64());
+                let started = Instant::now();
+                stage_clock::start();
+                for e in 0..args.epochs {
+                    train_epoch(
+                        &model,
+                        &mut params,
+                        &mut optim,
+                        &dataset,
+                        &pairs,
+                        repeat * args.epochs + e,
+                        &hidden,
+                    )?;
+                }
+                let epochs = args.epochs as f64;
+                stages_by_repeat.push(stage_clock::stop().map(|s| s / epochs.max(1.0)));
+                epoch.push(if args.epochs == 0 {
+                    f64::NAN
+                } else {
+                    started.elapsed().as_secs_f64() / epochs
+                });
+                let started = Instant::now();
+                evaluate_model(&model, &params, &dataset, Split::Valid)?;
+                eval.push(started.elapsed().as_secs_f64());
             }
-            let epochs = args.epochs as f64;
-            let stages = stage_clock::stop().map(|s| s / epochs.max(1.0));
-            let epoch_s = if args.epochs == 0 {
-                f64::NAN
-            } else {
-                started.elapsed().as_secs_f64() / epochs
-            };
-            let started = Instant::now();
-            evaluate_model(&model, &params, &dataset, Split::Valid)?;
-            let eval_s = started.elapsed().as_secs_f64();
+            let (knn, epoch, eval) = (Spread::of(&knn), Spread::of(&epoch), Spread::of(&eval));
+            // The stage split of the median epoch's repeat: its stages add up to it.
+            let stages = stages_by_repeat[epoch.median_at];
             let rss_mib = peak_rss_mib().unwrap_or(f64::NAN);
             let (gflops, gbs) = measure_rates(&backend.device);
             eprintln!("  measured: {gflops:.1} GFLOP/s (1024³ product), {gbs:.1} GB/s (copy)");
@@ -222,9 +238,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 preset: preset.to_string(),
                 backend: backend.adapter.clone(),
                 build_s,
-                knn_s,
-                epoch_s,
-                eval_s,
+                knn_s: knn.median,
+                epoch_s: epoch.median,
+                eval_s: eval.median,
+                spreads: [knn, epoch, eval],
                 floor: (
                     shape.epoch_seconds(gflops, gbs),
                     shape.eval().seconds(gflops, gbs),
@@ -260,6 +277,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             cell(r.eval_s, r.floor.1),
             r.rss_mib
         );
+    }
+    if args.repeat > 1 {
+        println!(
+            "medians of {} repeats; their ranges (min–max, s):",
+            args.repeat
+        );
+        for r in &rows {
+            let range = |s: &Spread| {
+                if s.median.is_nan() {
+                    "skipped".to_owned()
+                } else {
+                    format!("{:.3}–{:.3}", s.min, s.max)
+                }
+            };
+            let [knn, epoch, eval] = &r.spreads;
+            println!(
+                "  {} on {}: kNN rebuild {}, epoch {}, eval {}",
+                r.preset,
+                r.backend,
+                range(knn),
+                range(epoch),
+                range(eval)
+            );
+        }
     }
     for r in &rows {
         println!(
@@ -316,6 +357,31 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The median and range of one measure over the repeats, and which repeat is the
+/// median (the lower one of an even count; NaNs, a skipped measure, sort last).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+    median_at: usize,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Self {
+        assert!(!values.is_empty(), "a measure is repeated at least once");
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        let median_at = order[(order.len() - 1) / 2];
+        Spread {
+            median: values[median_at],
+            min: values[order[0]],
+            max: values[order[order.len() - 1]],
+            median_at,
+        }
+    }
+}
+
 /// One row's epoch split by stage: seconds, floor, measured ÷ floor, share.
 fn print_stages(r: &Row) {
     println!();
@@ -346,4 +412,25 @@ fn print_stages(r: &Row) {
         r.epoch_s,
         r.epoch_s / floor
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn spread_is_the_median_repeat_and_the_range() {
+        let s = Spread::of(&[0.30, 0.10, 0.20]);
+        assert_eq!((s.median, s.min, s.max, s.median_at), (0.20, 0.10, 0.30, 2));
+        // An even count takes the lower middle value, and says which repeat it was.
+        let s = Spread::of(&[0.4, 0.1, 0.3, 0.2]);
+        assert_eq!((s.median, s.median_at), (0.2, 3));
+        let one = Spread::of(&[0.5]);
+        assert_eq!(
+            (one.median, one.min, one.max, one.median_at),
+            (0.5, 0.5, 0.5, 0)
+        );
+        // A skipped measure (NaN every time) stays NaN.
+        assert!(Spread::of(&[f64::NAN, f64::NAN]).median.is_nan());
+    }
 }
