@@ -15,22 +15,27 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mario_data::Dataset;
 use mario_shared::metrics::MetricsReport;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::backend::Backend;
 pub mod checkpoint;
 pub mod optimizer;
+mod ranked;
+mod sampling;
+
+#[cfg(test)]
+pub use self::ranked::model_scores;
+pub use self::ranked::{RankedModel, evaluate_model};
+use self::sampling::epoch_rng;
+pub use self::sampling::{drop_edges, sample_triples, training_pairs};
 
 use self::checkpoint::LoopState;
 use self::optimizer::AdamOptimizer;
 use crate::config::TrainConfig;
-use crate::eval::{Split, evaluate_ranked};
+use crate::eval::Split;
 use crate::model::graph::BipartiteGraph;
 use crate::model::{Mario, Params};
 use crate::tensor::to_f32;
-use mario_shared::ranking::RankingModel;
 
 /// What a finished run reports (also written as `metrics.json`).
 #[derive(Debug, Clone)]
@@ -67,16 +72,6 @@ pub struct RunOptions {
     pub skip_export: bool,
 }
 
-/// The (user, item) training pairs in a fixed order.
-pub fn training_pairs(dataset: &Dataset) -> Vec<(u32, u32)> {
-    dataset
-        .train
-        .iter()
-        .enumerate()
-        .flat_map(|(u, items)| items.iter().map(move |&i| (u as u32, i)))
-        .collect()
-}
-
 /// The learning rate of `epoch` (0-based): `lr · lr_decay^(epoch / 50)`.
 pub fn learning_rate(config: &TrainConfig, epoch: usize) -> f64 {
     config.lr * config.lr_decay.powf(epoch as f64 / 50.0)
@@ -86,62 +81,6 @@ pub fn learning_rate(config: &TrainConfig, epoch: usize) -> f64 {
 fn early_stop(config: &TrainConfig, epochs_done: usize, best_epoch: Option<usize>) -> bool {
     epochs_done >= config.min_epochs
         && best_epoch.is_some_and(|b| epochs_done.saturating_sub(b) >= config.patience)
-}
-
-/// The epoch's random stream: independent of how many epochs ran in this process.
-fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(epoch as u64 + 1);
-    rng
-}
-
-/// A uniformly sampled item the user has not interacted with in training.
-fn sample_negative(rng: &mut ChaCha8Rng, train: &[u32], n_items: usize) -> u32 {
-    loop {
-        let j = rng.random_range(0..n_items as u32);
-        if train.binary_search(&j).is_err() {
-            return j;
-        }
-    }
-}
-
-/// Each user's training items with every interaction kept with probability `1 − p`.
-pub fn drop_edges(rng: &mut ChaCha8Rng, train: &[Vec<u32>], p: f32) -> Vec<Vec<u32>> {
-    train
-        .iter()
-        .map(|items| {
-            items
-                .iter()
-                .copied()
-                .filter(|_| rng.random::<f32>() >= p)
-                .collect()
-        })
-        .collect()
-}
-
-/// The BPR triples (users, positives, negatives) of a batch of training pairs: each pair
-/// makes `negatives` triples, its negatives drawn in turn from `rng` (with 1, one draw per
-/// pair in batch order).
-pub fn sample_triples(
-    rng: &mut ChaCha8Rng,
-    batch: &[(u32, u32)],
-    dataset: &Dataset,
-    negatives: usize,
-) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
-    let n = batch.len() * negatives;
-    let (mut users, mut pos, mut neg) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for &(u, i) in batch {
-        for _ in 0..negatives {
-            users.push(u as i64);
-            pos.push(i as i64);
-            neg.push(sample_negative(rng, &dataset.train[u as usize], dataset.n_items) as i64);
-        }
-    }
-    (users, pos, neg)
 }
 
 /// Summed batch losses of one epoch.
@@ -231,65 +170,6 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-/// Scores every item for a batch of users with the model's final embeddings
-/// (the burn reference, for tests).
-#[cfg(test)]
-pub fn model_scores(
-    model: &Mario,
-    emb: &crate::model::Embeddings,
-    params: &Params,
-    users: &[u32],
-) -> Vec<f32> {
-    let ids = crate::tensor::int_tensor(users.iter().map(|&u| u as i64).collect(), &model.device);
-    to_f32(model.score_users(emb, params, ids))
-}
-
-/// The model's final embeddings read back for full ranking: user vectors and the
-/// item tables as a [`RankingModel`].
-pub struct RankedModel {
-    pub users: Vec<f32>,
-    pub ranking: RankingModel<'static>,
-}
-
-impl RankedModel {
-    pub fn new(model: &Mario, params: &Params) -> Self {
-        let emb = model.embeddings(params);
-        let d = model.config.dim;
-        let fc = model.fc_params(params).map(|(w, b)| (to_f32(w), to_f32(b)));
-        let tables: Vec<Vec<f32>> = emb.items.iter().cloned().map(to_f32).collect();
-        let ranking = RankingModel::new(
-            d,
-            model.n_items,
-            tables,
-            model.config.fusion,
-            fc.as_ref().map(|(w, b)| (w.as_slice(), b.as_slice())),
-        );
-        Self {
-            users: to_f32(emb.users),
-            ranking,
-        }
-    }
-
-    pub fn evaluate(
-        &self,
-        dataset: &Dataset,
-        split: Split,
-        ks: &[usize],
-    ) -> anyhow::Result<MetricsReport> {
-        evaluate_ranked(dataset, split, ks, &self.users, &self.ranking)
-    }
-}
-
-/// Evaluates the model on a split.
-pub fn evaluate_model(
-    model: &Mario,
-    params: &Params,
-    dataset: &Dataset,
-    split: Split,
-) -> anyhow::Result<MetricsReport> {
-    RankedModel::new(model, params).evaluate(dataset, split, &model.config.ks)
 }
 
 fn report_json(r: &MetricsReport) -> serde_json::Value {
@@ -565,58 +445,5 @@ mod tests {
         assert!((learning_rate(&config, 25) - 1e-3 * 0.96f64.sqrt()).abs() < 1e-15);
         let constant = TrainConfig::default();
         assert_eq!(learning_rate(&constant, 137), constant.lr);
-    }
-
-    /// `--edge-dropout p`: each interaction survives with probability 1 − p, lists stay
-    /// sorted subsets, and p = 0 keeps the graph.
-    #[test]
-    fn edge_dropout_keeps_about_one_minus_p_of_each_list() {
-        let train: Vec<Vec<u32>> = (0..200).map(|u| (u..u + 100).collect()).collect();
-        let kept = drop_edges(&mut epoch_rng(3, 2), &train, 0.3);
-        let total: usize = kept.iter().map(Vec::len).sum();
-        let share = total as f64 / 20_000.0;
-        assert!((share - 0.7).abs() < 0.02, "kept {share}");
-        for (k, t) in kept.iter().zip(&train) {
-            assert!(k.windows(2).all(|w| w[0] < w[1]) && k.iter().all(|i| t.contains(i)));
-        }
-        assert_eq!(drop_edges(&mut epoch_rng(3, 2), &train, 0.0), train);
-    }
-
-    /// `--negatives N`: N triples per pair, each negative outside the user's training set,
-    /// and with N = 1 exactly the draws of one negative per pair.
-    #[test]
-    fn triples_repeat_each_pair_with_fresh_negatives() {
-        let train = vec![vec![0u32, 1, 2], vec![3u32], vec![]];
-        let dataset = Dataset {
-            name: "triples".into(),
-            format: mario_data::DatasetFormat::Mmrec,
-            n_users: 3,
-            n_items: 6,
-            valid: vec![vec![]; 3],
-            test: vec![vec![]; 3],
-            train: train.clone(),
-            modalities: Vec::new(),
-            catalogue: None,
-            report: Default::default(),
-        };
-        let batch = [(0u32, 1u32), (1, 3), (0, 2)];
-        let (users, pos, neg) = sample_triples(&mut epoch_rng(7, 1), &batch, &dataset, 4);
-        assert_eq!(users, vec![0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
-        assert_eq!(pos, vec![1, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 2]);
-        for (&u, &j) in users.iter().zip(&neg) {
-            assert!(
-                !train[u as usize].contains(&(j as u32)),
-                "user {u} trained on {j}"
-            );
-        }
-        let distinct: std::collections::BTreeSet<i64> = neg[..4].iter().copied().collect();
-        assert!(distinct.len() > 1, "fresh draws per triple: {neg:?}");
-        let mut rng = epoch_rng(7, 1);
-        let one = sample_triples(&mut epoch_rng(7, 1), &batch, &dataset, 1);
-        let by_hand: Vec<i64> = batch
-            .iter()
-            .map(|&(u, _)| sample_negative(&mut rng, &train[u as usize], 6) as i64)
-            .collect();
-        assert_eq!(one.2, by_hand);
     }
 }
