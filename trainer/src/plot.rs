@@ -6,7 +6,7 @@
 //! plotters picks round ticks (0.10, 0.12, … and whole epochs) where the old one printed five
 //! evenly spaced raw values (0.0972, 0.1356, …, 8.2500 epochs); its output is about twice
 //! the size (27 KB vs 14 KB for the two curves). The multi-panel experiment figures stay
-//! hand-written (see `experiment/charts.rs` for why).
+//! hand-written (see `experiment/charts/mod.rs` for why).
 
 use std::path::Path;
 
