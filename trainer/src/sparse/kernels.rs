@@ -324,10 +324,8 @@ impl RowKernel for PairDotRows<'_> {
     fn row(&self, i: usize, out: &mut [f32]) {
         let (d, fan) = (self.d, self.index.fan);
         let ai = &self.a[i * d..(i + 1) * d];
-        for (o, &s) in out.iter_mut().zip(&self.index.ids[i * fan..(i + 1) * fan]) {
-            let s = s as usize;
-            *o = dot(ai, &self.b[s * d..(s + 1) * d]);
-        }
+        let ids = &self.index.ids[i * fan..(i + 1) * fan];
+        simd::dots_with_rows(ai, self.b, ids, d, out, dot);
     }
 }
 

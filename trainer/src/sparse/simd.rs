@@ -1,7 +1,8 @@
 //! Row kernels compiled for the widest vector unit the CPU has (AVX-512, else AVX2,
 //! else the baseline), chosen at run time, so that one portable binary still gets the
 //! machine's full width in the sparse kernels; the register-blocked weighted
-//! row sum they share; and the MP loss's absolute differences.
+//! row sum they share; a row's dots with its neighbours, eight at a time on AVX2
+//! ([`dots_with_rows`]); and the MP loss's absolute differences.
 //!
 //! Only the instruction width changes, never the arithmetic: no FMA contraction
 //! (Rust does not fuse `a * b + c`), and each kernel's summation order is fixed by its
@@ -23,7 +24,8 @@ pub trait WideLoop {
 }
 
 /// Runs `work` compiled for the CPU's widest vectors: AVX-512 (F and BW), else AVX2,
-/// else the baseline; the one place this crate checks the CPU's features.
+/// else the baseline; with [`dots_with_rows`]' AVX2 check, the one place this crate
+/// checks the CPU's features.
 #[inline(always)]
 #[allow(unsafe_code)]
 pub fn widest<L: WideLoop>(work: L) -> L::Output {
@@ -307,6 +309,124 @@ where
     }
 }
 
+/// `out[j] = dot(a, b[ids[j]])` for rows of `d` in the row-major table `b`, each
+/// value the bits of `dot` (eight partial sums over the row's chunks of eight, then
+/// the partial sums added in order, then the empty tail, `+ 0.0`). Where the CPU has
+/// AVX2 and `d` is a multiple of 8, eight dots run at once: their partial sums are
+/// eight vectors, transposed so that the in-order sum of every dot's eight partial
+/// sums is seven vector adds for all eight, instead of fifteen scalar shuffles and
+/// adds each (the pair dots were the graph kernel farthest from their gathers'
+/// time, `mario bench --kernels`). The other dots, and every dot elsewhere, through
+/// `dot` itself.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub fn dots_with_rows(
+    a: &[f32],
+    b: &[f32],
+    ids: &[u32],
+    d: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    assert_eq!(a.len(), d, "dots: a is not d wide");
+    assert_eq!(ids.len(), out.len(), "dots: ids and out differ");
+    if let Some(&s) = ids.iter().find(|&&s| (s as usize + 1) * d > b.len()) {
+        panic!("dots: row {s} is past the table");
+    }
+    let done = whole_groups_of_eight(a, b, ids, d, out);
+    for (o, &s) in out[done..].iter_mut().zip(&ids[done..]) {
+        let s = s as usize;
+        *o = dot(a, &b[s * d..(s + 1) * d]);
+    }
+}
+
+/// The dots of [`dots_with_rows`]' whole groups of eight where the CPU has AVX2 and `d`
+/// is a multiple of 8 (their count), else none (0). The bounds were checked by the caller.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn whole_groups_of_eight(a: &[f32], b: &[f32], ids: &[u32], d: usize, out: &mut [f32]) -> usize {
+    if !d.is_multiple_of(8) || !std::arch::is_x86_feature_detected!("avx2") {
+        return 0;
+    }
+    // SAFETY: the CPU has AVX2 (checked just above); every row read is inside `b`
+    // (checked by the caller) and `a` and `out` have the lengths read and written.
+    unsafe { dots8_avx2(a, b, ids, d, out) };
+    ids.len() / 8 * 8
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn whole_groups_of_eight(_: &[f32], _: &[f32], _: &[u32], _: usize, _: &mut [f32]) -> usize {
+    0
+}
+
+/// The whole groups of eight of [`dots_with_rows`], on AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2; `d` a multiple of 8, `a.len() == d`, every `ids[j]` a row
+/// of `b` and `out.len() == ids.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn dots8_avx2(a: &[f32], b: &[f32], ids: &[u32], d: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    for (group, ids) in ids.chunks_exact(8).enumerate() {
+        let rows: [*const f32; 8] =
+            std::array::from_fn(|j| b.as_ptr().wrapping_add(ids[j] as usize * d));
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for c in (0..d).step_by(8) {
+            // SAFETY (all loads): `c + 8 ≤ d`, inside `a` and inside each row.
+            let x = unsafe { _mm256_loadu_ps(a.as_ptr().add(c)) };
+            for j in 0..8 {
+                let y = unsafe { _mm256_loadu_ps(rows[j].add(c)) };
+                acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(x, y));
+            }
+        }
+        // Transpose: `lane[l]` holds partial sum l of each of the eight dots.
+        let lo = |p: __m256, q: __m256| _mm256_unpacklo_ps(p, q);
+        let hi = |p: __m256, q: __m256| _mm256_unpackhi_ps(p, q);
+        let t = [
+            lo(acc[0], acc[1]),
+            hi(acc[0], acc[1]),
+            lo(acc[2], acc[3]),
+            hi(acc[2], acc[3]),
+            lo(acc[4], acc[5]),
+            hi(acc[4], acc[5]),
+            lo(acc[6], acc[7]),
+            hi(acc[6], acc[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        let lane = [
+            _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+            _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+        ];
+        // `dot`'s order: partial sums 0 + 1, then + 2 … + 7, then the empty tail.
+        let mut sum = _mm256_add_ps(lane[0], lane[1]);
+        for l in &lane[2..] {
+            sum = _mm256_add_ps(sum, *l);
+        }
+        sum = _mm256_add_ps(sum, _mm256_setzero_ps());
+        // SAFETY: `group·8 + 8 ≤ ids.len() = out.len()`.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(group * 8), sum) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +519,51 @@ mod tests {
                 chained.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 "d = {d}"
             );
+        }
+    }
+
+    /// The grouped dots give `dot`'s bits, whole groups of eight and the rest, at widths
+    /// that take the AVX2 path (multiples of 8) and one that does not; zeros of either
+    /// sign and a NaN among the values.
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn dots_with_rows_equal_the_plain_dot_bit_for_bit() {
+        let plain = |a: &[f32], b: &[f32]| -> f32 {
+            let mut acc = [0f32; 8];
+            let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+            let tail: f32 = ac
+                .remainder()
+                .iter()
+                .zip(bc.remainder())
+                .fold(0.0, |t, (x, y)| t + x * y);
+            for (x, y) in ac.zip(bc) {
+                for l in 0..8 {
+                    acc[l] += x[l] * y[l];
+                }
+            }
+            acc.iter().sum::<f32>() + tail
+        };
+        for d in [8usize, 64, 72, 20] {
+            let n_src = 30;
+            let mut b: Vec<f32> = (0..n_src * d)
+                .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 13.0)
+                .collect();
+            b[d..2 * d].fill(-0.0);
+            b[3 * d + 1] = f32::NAN;
+            let a: Vec<f32> = (0..d).map(|i| ((i * 31 % 17) as f32 - 8.0) / 3.0).collect();
+            for fan in [3usize, 8, 20] {
+                let ids: Vec<u32> = (0..fan).map(|j| ((j * 11 + d) % n_src) as u32).collect();
+                let mut out = vec![0f32; fan];
+                dots_with_rows(&a, &b, &ids, d, &mut out, plain);
+                let want: Vec<f32> = ids
+                    .iter()
+                    .map(|&s| plain(&a, &b[s as usize * d..(s as usize + 1) * d]))
+                    .collect();
+                assert_eq!(bits(&out), bits(&want), "d = {d}, fan = {fan}");
+            }
         }
     }
 
