@@ -319,7 +319,6 @@ where
 /// time, `mario bench --kernels`). The other dots, and every dot elsewhere, through
 /// `dot` itself.
 #[inline(always)]
-#[allow(unsafe_code)]
 pub fn dots_with_rows(
     a: &[f32],
     b: &[f32],
