@@ -521,7 +521,7 @@ mod tests {
         }
     }
 
-    /// The grouped dots give `dot`'s bits, whole groups of eight and the rest, at widths
+    /// The grouped dots give the bits of the kernels' `dot`, whole groups of eight and the rest, at widths
     /// that take the AVX2 path (multiples of 8) and one that does not; zeros of either
     /// sign and a NaN among the values.
     fn bits(v: &[f32]) -> Vec<u32> {
@@ -530,21 +530,7 @@ mod tests {
 
     #[test]
     fn dots_with_rows_equal_the_plain_dot_bit_for_bit() {
-        let plain = |a: &[f32], b: &[f32]| -> f32 {
-            let mut acc = [0f32; 8];
-            let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-            let tail: f32 = ac
-                .remainder()
-                .iter()
-                .zip(bc.remainder())
-                .fold(0.0, |t, (x, y)| t + x * y);
-            for (x, y) in ac.zip(bc) {
-                for l in 0..8 {
-                    acc[l] += x[l] * y[l];
-                }
-            }
-            acc.iter().sum::<f32>() + tail
-        };
+        let plain = crate::sparse::kernels::dot;
         for d in [8usize, 64, 72, 20] {
             let n_src = 30;
             let mut b: Vec<f32> = (0..n_src * d)
