@@ -140,6 +140,7 @@ pub fn run(train: &[Vec<u32>], n_items: usize, d: usize, fan: usize) -> Vec<Kern
     let edges = n_items * fan;
     crate::keep_awake::with_workers_awake(|| {
         let mut out = Vec::new();
+        // Pushes a row and returns its index (a kernel's `ceiling` names a row by it).
         let mut measure = |kernel, rows_read, ceiling, f: &mut dyn FnMut() -> Vec<f32>| {
             let (median_us, min_us) = time(f);
             out.push(KernelTime {
@@ -149,20 +150,23 @@ pub fn run(train: &[Vec<u32>], n_items: usize, d: usize, fan: usize) -> Vec<Kern
                 min_us,
                 ceiling,
             });
+            out.len() - 1
         };
-        let (csr_ceiling, fan_ceiling) = (Some(0), Some(2));
-        measure(GATHER_CEILING, adjacency.cols.len(), None, &mut || {
-            gather_only(&ego, &adjacency.cols, d)
-        });
+        let csr_ceiling = Some(measure(
+            GATHER_CEILING,
+            adjacency.cols.len(),
+            None,
+            &mut || gather_only(&ego, &adjacency.cols, d),
+        ));
         measure(
             "CSR Â·x (LightGCN layer)",
             adjacency.vals.len(),
             csr_ceiling,
             &mut || adjacency.matmul(&ego, d),
         );
-        measure(GATHER_CEILING, edges, None, &mut || {
+        let fan_ceiling = Some(measure(GATHER_CEILING, edges, None, &mut || {
             gather_only(&items, &index.ids, d)
-        });
+        }));
         measure(
             "fan Ḡ·x (item GCN layer)",
             edges,

@@ -8,6 +8,7 @@
 use mario_shared::modality_attention;
 use rayon::prelude::*;
 
+pub(super) use super::simd::dot;
 use super::simd::{self, RowKernel, weighted_rows};
 use super::table::par_blocks;
 
@@ -38,26 +39,6 @@ pub(super) fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o += a * v;
     }
-}
-
-#[inline]
-pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums: vectorisable without reassociation by the compiler. Chunks
-    // rather than indices, so that no bounds check sits in the loop.
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(0.0, |t, (x, y)| t + x * y);
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Start offsets of `n` buckets (`n + 1` entries, the last = total) for keys in `0..n`:
@@ -325,7 +306,7 @@ impl RowKernel for PairDotRows<'_> {
         let (d, fan) = (self.d, self.index.fan);
         let ai = &self.a[i * d..(i + 1) * d];
         let ids = &self.index.ids[i * fan..(i + 1) * fan];
-        simd::dots_with_rows(ai, self.b, ids, d, out, dot);
+        simd::dots_with_rows(ai, self.b, ids, d, out);
     }
 }
 

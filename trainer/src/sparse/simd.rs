@@ -24,8 +24,8 @@ pub trait WideLoop {
 }
 
 /// Runs `work` compiled for the CPU's widest vectors: AVX-512 (F and BW), else AVX2,
-/// else the baseline; with [`dots_with_rows`]' AVX2 check, the one place this crate
-/// checks the CPU's features.
+/// else the baseline; this and [`dots_with_rows`]' AVX2 check are the two places this
+/// crate checks the CPU's features.
 #[inline(always)]
 #[allow(unsafe_code)]
 pub fn widest<L: WideLoop>(work: L) -> L::Output {
@@ -309,6 +309,30 @@ where
     }
 }
 
+/// `a · b` in eight partial sums (element `e` into sum `e % 8`, over the whole
+/// chunks of eight), the sums then added in order, then the tail past the last whole
+/// chunk, summed in order: the one dot product of the sparse kernels, whose bits
+/// [`dots_with_rows`]' AVX2 path reproduces.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums: vectorisable without reassociation by the compiler. Chunks
+    // rather than indices, so that no bounds check sits in the loop.
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .fold(0.0, |t, (x, y)| t + x * y);
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// `out[j] = dot(a, b[ids[j]])` for rows of `d` in the row-major table `b`, each
 /// value the bits of `dot` (eight partial sums over the row's chunks of eight, then
 /// the partial sums added in order, then the empty tail, `+ 0.0`). Where the CPU has
@@ -317,16 +341,9 @@ where
 /// sums is seven vector adds for all eight, instead of fifteen scalar shuffles and
 /// adds each (the pair dots were the graph kernel farthest from their gathers'
 /// time, `mario bench --kernels`). The other dots, and every dot elsewhere, through
-/// `dot` itself.
+/// [`dot`] itself.
 #[inline(always)]
-pub fn dots_with_rows(
-    a: &[f32],
-    b: &[f32],
-    ids: &[u32],
-    d: usize,
-    out: &mut [f32],
-    dot: impl Fn(&[f32], &[f32]) -> f32,
-) {
+pub fn dots_with_rows(a: &[f32], b: &[f32], ids: &[u32], d: usize, out: &mut [f32]) {
     assert_eq!(a.len(), d, "dots: a is not d wide");
     assert_eq!(ids.len(), out.len(), "dots: ids and out differ");
     if let Some(&s) = ids.iter().find(|&&s| (s as usize + 1) * d > b.len()) {
@@ -430,6 +447,10 @@ unsafe fn dots8_avx2(a: &[f32], b: &[f32], ids: &[u32], d: usize, out: &mut [f32
 mod tests {
     use super::*;
 
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
     #[test]
     fn weighted_rows_equals_repeated_axpy_bit_for_bit() {
         // Widths below, at and above one block, and a ragged tail.
@@ -447,11 +468,7 @@ mod tests {
             }
             let mut fast = vec![f32::NAN; d];
             weighted_rows(&mut fast, &x, terms.iter().copied());
-            assert_eq!(
-                fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                reference.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "d = {d}"
-            );
+            assert_eq!(bits(&fast), bits(&reference), "d = {d}");
         }
     }
 
@@ -513,24 +530,15 @@ mod tests {
             weighted_rows(&mut chained, &x, first.iter().chain(&then).copied());
             let mut split = vec![f32::NAN; d];
             weighted_rows_then(&mut split, &x, first.iter().copied(), then.iter().copied());
-            assert_eq!(
-                split.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                chained.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "d = {d}"
-            );
+            assert_eq!(bits(&split), bits(&chained), "d = {d}");
         }
     }
 
-    /// The grouped dots give the bits of the kernels' `dot`, whole groups of eight and the rest, at widths
-    /// that take the AVX2 path (multiples of 8) and one that does not; zeros of either
-    /// sign and a NaN among the values.
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
-    }
-
+    /// The grouped dots give the bits of `dot`, whole groups of eight and the rest, at
+    /// widths that take the AVX2 path (multiples of 8) and one that does not; zeros of
+    /// either sign and a NaN among the values.
     #[test]
     fn dots_with_rows_equal_the_plain_dot_bit_for_bit() {
-        let plain = crate::sparse::kernels::dot;
         for d in [8usize, 64, 72, 20] {
             let n_src = 30;
             let mut b: Vec<f32> = (0..n_src * d)
@@ -542,10 +550,10 @@ mod tests {
             for fan in [3usize, 8, 20] {
                 let ids: Vec<u32> = (0..fan).map(|j| ((j * 11 + d) % n_src) as u32).collect();
                 let mut out = vec![0f32; fan];
-                dots_with_rows(&a, &b, &ids, d, &mut out, plain);
+                dots_with_rows(&a, &b, &ids, d, &mut out);
                 let want: Vec<f32> = ids
                     .iter()
-                    .map(|&s| plain(&a, &b[s as usize * d..(s as usize + 1) * d]))
+                    .map(|&s| dot(&a, &b[s as usize * d..(s as usize + 1) * d]))
                     .collect();
                 assert_eq!(bits(&out), bits(&want), "d = {d}, fan = {fan}");
             }
