@@ -8,7 +8,8 @@
 //!
 //! the last three `--repeat` times in turn (default 3), reported as the median with
 //! the range below the table (the stage split is the median epoch's repeat);
-//! with `--kernels`, the graph kernels one call at a time ([`super::bench_kernels`]),
+//! with `--kernels`, the graph kernels one call at a time ([`super::bench_kernels`])
+//! and the compression's and MP loss's products likewise ([`super::bench_products`]),
 //! and, with `--rss`, trains one epoch of the `sports` preset in a child `mario
 //! train` process and reports its peak RSS.
 //! Synthetic datasets are generated once into `--cache` and reused.
@@ -51,8 +52,10 @@ pub struct BenchArgs {
     /// Also measure peak RSS of one `sports` training epoch (CPU backend).
     #[arg(long)]
     pub rss: bool,
-    /// Also time the graph stages' gather kernels one call at a time at each preset's
-    /// shape (`bench_kernels.rs`): for comparing two versions of a kernel.
+    /// Also time the graph stages' gather kernels and the compression's and MP loss's
+    /// products one call at a time at each preset's shape (`bench_kernels.rs`,
+    /// `bench_products.rs`): for comparing two versions of a kernel, and for the
+    /// products' own rate next to the 1024³ one the floors assume.
     #[arg(long)]
     pub kernels: bool,
     /// Times each measure (kNN rebuild, `--epochs` epochs, evaluation) this many times in
@@ -142,6 +145,7 @@ fn shapes(dataset: &mario_data::Dataset, config: &TrainConfig, params: usize) ->
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut kernel_tables = Vec::new();
+    let mut product_tables = Vec::new();
     for preset_name in &args.presets {
         let preset: Preset = preset_name
             .parse()
@@ -157,6 +161,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 2 * config.knn_k,
             );
             kernel_tables.push((preset.to_string(), config.dim, times));
+            let products = super::bench_products::run(&super::bench_products::ProductShapes {
+                items: dataset.n_items,
+                modalities: dataset
+                    .modalities
+                    .iter()
+                    .map(|m| (m.name.as_str(), m.features.as_slice()))
+                    .collect(),
+                d: config.dim,
+                batch: config.batch_size,
+            });
+            let steps = shapes(&dataset, &config, 0).steps_per_epoch();
+            product_tables.push((preset.to_string(), steps, products));
         }
         for backend_name in &args.backends {
             let choice = match backend_name.as_str() {
@@ -313,6 +329,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for (preset, d, times) in &kernel_tables {
         super::bench_kernels::print(preset, *d, times);
+    }
+    for (preset, steps, times) in &product_tables {
+        super::bench_products::print(preset, *steps, times);
     }
     for preset in args.presets.iter() {
         let on: Vec<&Row> = rows.iter().filter(|r| &r.preset == preset).collect();

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_kernels;
+pub mod bench_products;
 pub mod data;
 pub mod train;
 pub mod tune;
