@@ -3,7 +3,8 @@
 //! refreshed every `--knn-refresh-epochs`, weights differentiable every step), and
 //! the side-modality embeddings: compression (Eq. 1), the mixed normalised graph
 //! `D^{-1/2}(λAᵐ + (1−λ)Āᵐ)D^{-1/2}` (Eq. 2–4) and L GCN layers (on flex the graph
-//! and the layers are one fused operation, [`sparse::item_graph_embeddings`]).
+//! and the layers of every side modality are one fused operation over their stacked
+//! tables, [`sparse::item_graph_embeddings`] on [`ItemGraphs::stacked`]).
 
 use std::sync::Arc;
 
@@ -32,14 +33,15 @@ pub struct SideModality {
     /// The same two graphs for the sparse operations (flex): `learnt_ids` and `all_ids`.
     pub learnt_index: Arc<FanIndex>,
     pub all_index: Arc<FanIndex>,
-    /// Both graphs and the raw weights for [`sparse::item_graph_embeddings`] (flex only).
-    pub mixed: Option<Arc<MixedGraph>>,
 }
 
 /// Item-item graph state of all side modalities.
 #[derive(Debug, Clone)]
 pub struct ItemGraphs {
     pub modalities: Vec<SideModality>,
+    /// Every side modality's graph as one over their stacked tables (flex only;
+    /// [`MixedGraph::stack`]): the operation [`sparse::item_graph_embeddings`] runs on.
+    pub stacked: Option<Arc<MixedGraph>>,
 }
 
 impl Mario {
@@ -95,55 +97,79 @@ impl Mario {
             ));
             m.all_ids = int_tensor(all, &self.device);
             m.learnt = int_tensor(m.learnt_ids.clone(), &self.device);
-            m.mixed = self.sparse.then(|| {
-                Arc::new(MixedGraph {
+        }
+        let modalities = &self.graphs.modalities;
+        self.graphs.stacked = (self.sparse && !modalities.is_empty()).then(|| {
+            let graphs: Vec<MixedGraph> = modalities
+                .iter()
+                .map(|m| MixedGraph {
                     raw_weight: to_f32(m.raw_weight.clone()),
                     learnt: m.learnt_index.clone(),
                     all: m.all_index.clone(),
                     lambda: self.config.lambda,
                 })
-            });
-        }
+                .collect();
+            Arc::new(MixedGraph::stack(&graphs))
+        });
     }
 
     /// Side-modality embeddings: compression (Eq. 1), the mixed normalised graph
-    /// (Eq. 2–4) and L GCN layers. Returns (final, compressed) per side modality.
-    pub fn modality_embeddings(&self, params: &Params) -> (Vec<Tensor<2>>, Vec<Tensor<2>>) {
-        let mut finals = Vec::new();
-        let mut compressed_all = Vec::new();
-        for m in &self.graphs.modalities {
-            let weight = params.get(&format!("compress.{}", m.name)).clone();
-            let compressed = if self.sparse {
-                sparse::compress(m.features.clone(), weight)
-            } else {
-                m.features.clone().matmul(weight)
-            };
-            let h = match &m.mixed {
-                // Eq. 2–4 and the L layers as one operation with its own backward.
-                Some(graph) => sparse::item_graph_embeddings(
-                    compressed.clone(),
-                    graph,
-                    self.config.item_layers,
-                ),
-                None => {
-                    let normalised = mixed_graph_weights_dense(
-                        compressed.clone(),
-                        m.raw_weight.clone(),
-                        &m.learnt,
-                        &m.all_ids,
-                        self.config.lambda,
-                    );
-                    let mut h = compressed.clone();
-                    for _ in 0..self.config.item_layers {
-                        h = aggregate(h, &m.all_ids, normalised.clone());
-                    }
-                    h
+    /// (Eq. 2–4) and L GCN layers. Returns the final and the compressed table of each
+    /// side modality, and (flex) the final tables stacked along rows, `[M·I, d]`, as
+    /// the one operation over [`ItemGraphs::stacked`] made them (the fused BPR scores
+    /// read that table; the per-modality ones are its row blocks).
+    pub fn modality_embeddings(
+        &self,
+        params: &Params,
+    ) -> (Vec<Tensor<2>>, Vec<Tensor<2>>, Option<Tensor<2>>) {
+        let compressed: Vec<Tensor<2>> = self
+            .graphs
+            .modalities
+            .iter()
+            .map(|m| {
+                let weight = params.get(&format!("compress.{}", m.name)).clone();
+                if self.sparse {
+                    sparse::compress(m.features.clone(), weight)
+                } else {
+                    m.features.clone().matmul(weight)
                 }
-            };
-            finals.push(h);
-            compressed_all.push(compressed);
+            })
+            .collect();
+        if let Some(graph) = &self.graphs.stacked {
+            // Eq. 2–4 and the L layers of every side modality as one operation with
+            // its own backward, over the compressed tables stacked along rows.
+            let stacked = sparse::item_graph_embeddings(
+                Tensor::cat(compressed.clone(), 0),
+                graph,
+                self.config.item_layers,
+            );
+            let n = self.n_items;
+            let finals = (0..compressed.len())
+                .map(|m| stacked.clone().narrow(0, m * n, n))
+                .collect();
+            return (finals, compressed, Some(stacked));
         }
-        (finals, compressed_all)
+        let finals = self
+            .graphs
+            .modalities
+            .iter()
+            .zip(&compressed)
+            .map(|(m, compressed)| {
+                let normalised = mixed_graph_weights_dense(
+                    compressed.clone(),
+                    m.raw_weight.clone(),
+                    &m.learnt,
+                    &m.all_ids,
+                    self.config.lambda,
+                );
+                let mut h = compressed.clone();
+                for _ in 0..self.config.item_layers {
+                    h = aggregate(h, &m.all_ids, normalised.clone());
+                }
+                h
+            })
+            .collect();
+        (finals, compressed, None)
     }
 }
 

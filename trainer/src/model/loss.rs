@@ -56,11 +56,13 @@ impl Mario {
             // side modalities from their tables stacked along rows.
             let n_side = emb.n_side;
             let interaction = emb.items.len() > n_side;
-            let side = if n_side == 0 {
-                // Nothing is read from it; a constant, so no gradient flows to it.
-                Tensor::zeros([1, self.config.dim], &self.device)
-            } else {
-                Tensor::cat(emb.items[..n_side].to_vec(), 0)
+            let side = match &emb.side_table {
+                _ if n_side == 0 => {
+                    // Nothing is read from it; a constant, so no gradient flows to it.
+                    Tensor::zeros([1, self.config.dim], &self.device)
+                }
+                Some(table) => table.clone(),
+                None => Tensor::cat(emb.items[..n_side].to_vec(), 0),
             };
             let tables = sparse::ScoreTables {
                 n_users: self.n_users,
@@ -110,16 +112,25 @@ impl Mario {
             let mean_dim = dims.iter().sum::<usize>() as f32 / dims.len().max(1) as f32;
             let mut sum: Option<Tensor<1>> = None;
             for (idx, m) in self.graphs.modalities.iter().enumerate() {
-                let source = match (self.config.decode, self.config.fusion_stage) {
-                    (DecodeTarget::Final, FusionStage::Late) => &emb.items[idx],
-                    _ => &emb.compressed[idx],
+                let decode_final = (self.config.decode, self.config.fusion_stage)
+                    == (DecodeTarget::Final, FusionStage::Late);
+                let source = if decode_final {
+                    &emb.items[idx]
+                } else {
+                    &emb.compressed[idx]
                 };
                 let decoder = params.get(&format!("decode.{}", m.name)).clone();
                 let [_, dim] = m.features.dims();
                 let err = if let Some(rows) = &mp_rows {
                     // Gather the rows, decode, compare with the feature rows in place,
                     // weight: one op.
-                    sparse::mp_loss(source.clone(), decoder, m.features.clone(), rows)
+                    // The final tables are read in the stack the item graphs made, not
+                    // through a `narrow` (whose backward zeroes and fills a whole stack).
+                    let (table, first_row) = match &emb.side_table {
+                        Some(stack) if decode_final => (stack, idx * self.n_items),
+                        _ => (source, 0),
+                    };
+                    sparse::mp_loss(table.clone(), decoder, m.features.clone(), rows, first_row)
                 } else {
                     let code = source.clone().select(0, batch_items.clone());
                     let decoded = code.matmul(decoder);

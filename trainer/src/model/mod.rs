@@ -55,6 +55,9 @@ pub struct Embeddings {
     /// The CF backbone's output `[U + I, d]`, of which `users` and the interaction
     /// modality are the two parts: the fused BPR scores read it in place.
     pub cf_table: Tensor<2>,
+    /// The side modalities' final tables stacked along rows, `[n_side·I, d]`, where
+    /// the model made them as one (flex): the fused BPR scores read it in place.
+    pub side_table: Option<Tensor<2>>,
     /// How many of `items`, first, are side-modality tables; the one after them, if
     /// any, is `cf_table`'s items (early fusion: none, the CF items only).
     pub n_side: usize,
@@ -147,7 +150,6 @@ impl Mario {
                 all_ids: int_tensor(Vec::new(), device),
                 learnt_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
                 all_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
-                mixed: None,
                 raw_ids,
                 raw_weight,
             });
@@ -185,7 +187,10 @@ impl Mario {
             config: config.clone(),
             n_users: dataset.n_users,
             n_items: dataset.n_items,
-            graphs: ItemGraphs { modalities },
+            graphs: ItemGraphs {
+                modalities,
+                stacked: None,
+            },
             bipartite: BipartiteGraph::new(&dataset.train, dataset.n_items, device),
             use_interaction,
             device: device.clone(),
@@ -221,7 +226,7 @@ impl Mario {
     /// The forward pass with the CF backbone propagating over `graph` (the training graph,
     /// or a copy with edges dropped for one step).
     pub fn embeddings_over(&self, params: &Params, graph: &BipartiteGraph) -> Embeddings {
-        let (side, compressed) = self.modality_embeddings(params);
+        let (side, compressed, side_table) = self.modality_embeddings(params);
         if self.config.fusion_stage == FusionStage::Early {
             let extra = side.into_iter().reduce(|a, b| a + b);
             let cf_table = self.cf_embeddings(params, extra, graph);
@@ -231,6 +236,7 @@ impl Mario {
                 items: vec![items],
                 compressed,
                 cf_table,
+                side_table: None,
                 n_side: 0,
             };
         }
@@ -246,6 +252,7 @@ impl Mario {
             items,
             compressed,
             cf_table,
+            side_table,
             n_side,
         }
     }

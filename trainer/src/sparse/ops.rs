@@ -64,15 +64,17 @@ pub trait SparseBackend: Backend {
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Eq. 5–7 fused: `u` `[B, d]`, `v` `[B, M, d]` → scores `[B]`.
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// Eq. 8 + 10 fused for one modality: decode the rows `rows.ids` (distinct) of
-    /// `table` (`[I, d]`, read in place of a burn `select`, whose backward is a serial
-    /// scatter) with `decoder` (`[d, dₘ]`) and return `[1]`, the weighted mean absolute
-    /// error against the same rows of `target` (`[I, dₘ]`, a constant).
+    /// Eq. 8 + 10 fused for one modality: decode the rows `first_row + rows.ids`
+    /// (distinct) of `table` (`[I, d]`, or the modalities' tables stacked along rows,
+    /// read in place of a burn `select` or `narrow`, whose backward is a serial scatter)
+    /// with `decoder` (`[d, dₘ]`) and return `[1]`, the weighted mean absolute error
+    /// against the rows `rows.ids` of `target` (`[I, dₘ]`, a constant).
     fn mp_loss(
         table: FloatTensor<Self>,
         decoder: FloatTensor<Self>,
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
+        first_row: usize,
     ) -> FloatTensor<Self>;
 }
 
@@ -132,8 +134,9 @@ impl SparseBackend for Flex {
         decoder: FloatTensor<Self>,
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
+        first_row: usize,
     ) -> FloatTensor<Self> {
-        mp_forward(table, decoder, &target, &rows)
+        mp_forward(table, decoder, &target, &rows, first_row)
     }
 }
 
@@ -155,16 +158,26 @@ fn attention_forward(
     (out, dscore)
 }
 
-/// The MP loss `[1]`, decoding the rows `rows.ids` of `table`.
+/// The rows of the decoded table that `rows` names: `first_row + rows.ids`.
+fn table_rows(rows: &MpRows, first_row: usize) -> std::borrow::Cow<'_, [u32]> {
+    if first_row == 0 {
+        return std::borrow::Cow::Borrowed(&rows.ids);
+    }
+    let shift = u32::try_from(first_row).expect("mp: table rows fit u32");
+    std::borrow::Cow::Owned(rows.ids.iter().map(|&i| i + shift).collect())
+}
+
+/// The MP loss `[1]`, decoding the rows `first_row + rows.ids` of `table`.
 fn mp_forward(
     table: FloatTensor<Flex>,
     decoder: FloatTensor<Flex>,
     target: &FloatTensor<Flex>,
     rows: &MpRows,
+    first_row: usize,
 ) -> FloatTensor<Flex> {
     let device = table.device();
     let (shape, values) = host(&table);
-    let code = gather_rows(&values, shape[1], &rows.ids);
+    let code = gather_rows(&values, shape[1], &table_rows(rows, first_row));
     let (dec_shape, dec) = host(&decoder);
     let (_, tgt) = host(target);
     let (loss, _) = rows.decode_loss(&code, &dec, &tgt, shape[1], dec_shape[1]);
@@ -173,16 +186,18 @@ fn mp_forward(
 
 /// The MP loss `[1]` and its gradients for an upstream gradient of 1,
 /// `[∂table, ∂W̃]`, in one pass ([`MpRows::decode_loss_with_grad`]); `∂table` has the
-/// rows' gradients at `rows.ids` and zeros elsewhere.
+/// rows' gradients at `first_row + rows.ids` and zeros elsewhere.
 fn mp_forward_with_grad(
     table: &FloatTensor<Flex>,
     decoder: &FloatTensor<Flex>,
     target: &FloatTensor<Flex>,
     rows: &MpRows,
+    first_row: usize,
 ) -> (FloatTensor<Flex>, [FloatTensor<Flex>; 2]) {
     let (shape, values) = host(table);
     let [n_rows, d] = [shape[0], shape[1]];
-    let code = gather_rows(&values, d, &rows.ids);
+    let table_rows = table_rows(rows, first_row);
+    let code = gather_rows(&values, d, &table_rows);
     let (dec_shape, dec) = host(decoder);
     let (_, tgt) = host(target);
     let dm = dec_shape[1];
@@ -191,7 +206,7 @@ fn mp_forward_with_grad(
         TensorData::new(vec![fused.loss as f32], [1]),
         &table.device(),
     );
-    let grad_table = scatter_distinct_rows(n_rows, d, &rows.ids, &fused.grad_code);
+    let grad_table = scatter_distinct_rows(n_rows, d, &table_rows, &fused.grad_code);
     let grad_table = flex_tensor(grad_table, [n_rows, d], table);
     let grad_decoder = flex_tensor(fused.grad_decoder, [d, dm], decoder);
     (out, [grad_table, grad_decoder])
@@ -356,6 +371,7 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         decoder: FloatTensor<Self>,
         target: FloatTensor<Self>,
         rows: Arc<MpRows>,
+        first_row: usize,
     ) -> FloatTensor<Self> {
         let _clock = stage_clock::time(Stage::Mp);
         let kind = MpLossBackward
@@ -366,10 +382,13 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         match kind {
             // Training: the loss and its gradients in one pass.
             OpsKind::Tracked(prep) => {
-                let (out, gradients) = mp_forward_with_grad(&cp, &dp, target.primitive(), &rows);
+                let (out, gradients) =
+                    mp_forward_with_grad(&cp, &dp, target.primitive(), &rows, first_row);
                 prep.finish(Arc::new(gradients), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(mp_forward(cp, dp, target.primitive(), &rows)),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(mp_forward(cp, dp, target.primitive(), &rows, first_row))
+            }
         }
     }
 
@@ -394,18 +413,21 @@ pub fn compress(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
 }
 
 /// The fused MP loss of one modality on flex tensors (see [`SparseBackend::mp_loss`]):
-/// the rows `rows.ids` of `table` decoded.
+/// the rows `first_row + rows.ids` of `table` decoded against the rows `rows.ids` of
+/// `target`.
 pub fn mp_loss(
     table: Tensor<2>,
     decoder: Tensor<2>,
     target: Tensor<2>,
     rows: &Arc<MpRows>,
+    first_row: usize,
 ) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as SparseBackend>::mp_loss(
         table.into_dispatch(),
         decoder.into_dispatch(),
         target.into_dispatch(),
         rows.clone(),
+        first_row,
     ))
 }
 

@@ -364,7 +364,7 @@ fn mp_loss_matches_dense_decoder_loss_values_and_gradients() {
         let code = float_tensor(cv.clone(), [n_items, d], &device).require_grad();
         let decoder = float_tensor(wv.clone(), [d, dm], &device).require_grad();
         let loss = if fast {
-            mp_loss(code.clone(), decoder.clone(), target.clone(), &rows)
+            mp_loss(code.clone(), decoder.clone(), target.clone(), &rows, 0)
         } else {
             let t = target.clone().select(0, id_tensor.clone().inner());
             let code = code.clone().select(0, id_tensor.clone());
