@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor, activation};
 
 use super::graph::{aggregate, knn_cosine, l2_normalize_rows};
 use super::{Mario, Params};
-use crate::sparse::{self, FanIndex, MixedGraph};
+use crate::sparse::{self, GraphParts, MixedGraph};
 use crate::tensor::{int_tensor, to_f32};
 
 /// One side modality: its features and its fixed raw-feature kNN graph `Aᵐ`.
@@ -30,9 +30,6 @@ pub struct SideModality {
     pub learnt: Tensor<1, Int>,
     /// `raw_ids ++ learnt_ids` as one `[I·2k]` index tensor, row-interleaved per item.
     pub all_ids: Tensor<1, Int>,
-    /// The same two graphs for the sparse operations (flex): `learnt_ids` and `all_ids`.
-    pub learnt_index: Arc<FanIndex>,
-    pub all_index: Arc<FanIndex>,
 }
 
 /// Item-item graph state of all side modalities.
@@ -40,7 +37,7 @@ pub struct SideModality {
 pub struct ItemGraphs {
     pub modalities: Vec<SideModality>,
     /// Every side modality's graph as one over their stacked tables (flex only;
-    /// [`MixedGraph::stack`]): the operation [`sparse::item_graph_embeddings`] runs on.
+    /// [`MixedGraph::stacked`]): the operation [`sparse::item_graph_embeddings`] runs on.
     pub stacked: Option<Arc<MixedGraph>>,
 }
 
@@ -78,38 +75,40 @@ impl Mario {
         self.rebuild_index_tensors();
     }
 
-    /// Uploads the neighbour-id tensors after `learnt_ids` changed.
+    /// Uploads the neighbour-id tensors after `learnt_ids` changed and (flex) stacks
+    /// every side modality's graph into [`ItemGraphs::stacked`].
     pub fn rebuild_index_tensors(&mut self) {
+        let n = self.n_items;
+        let to_u32 = |ids: &[i64]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
+        let mut parts = Vec::new();
         for m in &mut self.graphs.modalities {
-            let k_raw = m.raw_ids.len() / self.n_items;
-            let k_learnt = m.learnt_ids.len() / self.n_items;
+            let k_raw = m.raw_ids.len() / n;
+            let k_learnt = m.learnt_ids.len() / n;
             let mut all = Vec::with_capacity(m.raw_ids.len() + m.learnt_ids.len());
-            for j in 0..self.n_items {
+            for j in 0..n {
                 all.extend_from_slice(&m.raw_ids[j * k_raw..(j + 1) * k_raw]);
                 all.extend_from_slice(&m.learnt_ids[j * k_learnt..(j + 1) * k_learnt]);
             }
-            let to_u32 = |ids: &[i64]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
-            m.all_index = Arc::new(FanIndex::new(to_u32(&all), self.n_items, self.n_items));
-            m.learnt_index = Arc::new(FanIndex::new(
-                to_u32(&m.learnt_ids),
-                self.n_items,
-                self.n_items,
-            ));
+            if self.sparse {
+                parts.push((
+                    to_f32(m.raw_weight.clone()),
+                    to_u32(&m.learnt_ids),
+                    to_u32(&all),
+                ));
+            }
             m.all_ids = int_tensor(all, &self.device);
             m.learnt = int_tensor(m.learnt_ids.clone(), &self.device);
         }
-        let modalities = &self.graphs.modalities;
-        self.graphs.stacked = (self.sparse && !modalities.is_empty()).then(|| {
-            let graphs: Vec<MixedGraph> = modalities
+        self.graphs.stacked = (!parts.is_empty()).then(|| {
+            let parts: Vec<GraphParts<'_>> = parts
                 .iter()
-                .map(|m| MixedGraph {
-                    raw_weight: to_f32(m.raw_weight.clone()),
-                    learnt: m.learnt_index.clone(),
-                    all: m.all_index.clone(),
-                    lambda: self.config.lambda,
+                .map(|(raw_weight, learnt_ids, all_ids)| GraphParts {
+                    raw_weight,
+                    learnt_ids,
+                    all_ids,
                 })
                 .collect();
-            Arc::new(MixedGraph::stack(&graphs))
+            Arc::new(MixedGraph::stacked(&parts, n, self.config.lambda))
         });
     }
 

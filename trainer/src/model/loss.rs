@@ -124,8 +124,10 @@ impl Mario {
                 let err = if let Some(rows) = &mp_rows {
                     // Gather the rows, decode, compare with the feature rows in place,
                     // weight: one op.
-                    // The final tables are read in the stack the item graphs made, not
-                    // through a `narrow` (whose backward zeroes and fills a whole stack).
+                    // The final tables are read in the stack the item graphs made (rows
+                    // `first_row..`): the gradient is scattered straight into the stack's
+                    // shape, not into an `[I, d]` table that a `narrow`'s backward would
+                    // copy into a zeroed stack.
                     let (table, first_row) = match &emb.side_table {
                         Some(stack) if decode_final => (stack, idx * self.n_items),
                         _ => (source, 0),

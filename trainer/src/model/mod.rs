@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::{CfBackbone, FusionStage, TrainConfig};
-use crate::sparse::{self, FanIndex};
+use crate::sparse;
 use crate::tensor::{float_tensor, int_tensor};
 
 mod cf;
@@ -39,7 +39,6 @@ pub use self::item_graphs::{ItemGraphs, SideModality, mixed_graph_weights_dense}
 pub use self::loss::LossParts;
 use self::params::xavier;
 pub use self::params::{Param, Params, scale_features};
-use std::sync::Arc;
 
 pub const INTERACTION: &str = mario_shared::weights::INTERACTION;
 
@@ -148,8 +147,6 @@ impl Mario {
                 learnt_ids: raw_ids.clone(),
                 learnt: int_tensor(Vec::new(), device),
                 all_ids: int_tensor(Vec::new(), device),
-                learnt_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
-                all_index: Arc::new(FanIndex::new(Vec::new(), 0, 0)),
                 raw_ids,
                 raw_weight,
             });

@@ -1,6 +1,6 @@
 //! The side modalities' item-graph embeddings as one flex operation with its own
 //! backward (all modalities at once, over their tables stacked along rows and their
-//! graphs stacked block-diagonally, [`MixedGraph::stack`]; below, one graph): from the
+//! graphs stacked block-diagonally, [`MixedGraph::stacked`]; below, one graph): from the
 //! compressed embeddings `x` (`[I, d]`) through the normalised mixed graph
 //! `Ḡ = D^{-1/2}(λAᵐ ⊕ (1−λ)·relu(cos Āᵐ))D^{-1/2}` (Eq. 2–4, over the union of both
 //! neighbour lists, `[I, k_raw + k_learnt]`, raw first in each row) and its L GCN
@@ -34,7 +34,8 @@ use super::simd::{RowKernel, weighted_rows_add};
 use super::table::par_blocks;
 use crate::stage_clock::{self, Stage};
 
-/// The constant part of one modality's graph: `λ·sᵐ` of the raw neighbours
+/// The constant part of one modality's graph (or of several stacked,
+/// [`MixedGraph::stacked`]): `λ·sᵐ` of the raw neighbours
 /// (`[I·k_raw]`), the learnt neighbours, the union (raw then learnt per row) and `λ`.
 #[derive(Debug, Clone)]
 pub struct MixedGraph {
@@ -44,47 +45,59 @@ pub struct MixedGraph {
     pub lambda: f32,
 }
 
+/// One modality's graph over `n` items before it is indexed: `λ·sᵐ` of the raw
+/// neighbours (`[n·k_raw]`), the learnt neighbours (`[n·k_learnt]`) and the union,
+/// raw then learnt in each row (`[n·(k_raw + k_learnt)]`).
+#[derive(Debug, Clone, Copy)]
+pub struct GraphParts<'a> {
+    pub raw_weight: &'a [f32],
+    pub learnt_ids: &'a [u32],
+    pub all_ids: &'a [u32],
+}
+
 impl MixedGraph {
-    /// The graphs of several modalities over the same `n` items as one graph over their
+    /// The graphs of `M` modalities over the same `n` items as one graph over their
     /// tables stacked along rows (`[M·n, d]`): block-diagonal, modality `m`'s rows and
-    /// neighbours shifted by `m·n`. Every row has the same neighbours, weights and
-    /// edge order as in its own graph (its reverse list too), so one operation over the
-    /// stacked table gives each modality's rows to the bit, with half the passes of two
-    /// and each pass's two halves (one modality each) on the cores that wrote them.
+    /// neighbours shifted by `m·n` (one modality: its own graph). Every row has the same
+    /// neighbours, weights and edge order as in its own graph (its reverse list too), so
+    /// one operation over the stacked table gives each modality's rows to the bit, in
+    /// one parallel pass per step of the operation instead of one per modality; rayon
+    /// halves the rows first, so with two modalities on two cores each modality's rows
+    /// mostly stay on the core that wrote them in the pass before.
     ///
     /// # Panics
-    /// If the graphs differ in item count, fan or λ.
-    pub fn stack(graphs: &[MixedGraph]) -> MixedGraph {
-        let first = graphs.first().expect("stack: no graphs");
-        let (n, lambda) = (first.all.n_rows, first.lambda);
-        for g in graphs {
-            assert!(
-                g.all.n_rows == n
-                    && g.all.fan == first.all.fan
-                    && g.learnt.fan == first.learnt.fan
-                    && g.lambda == lambda,
-                "stack: the graphs differ in items, fan or λ"
-            );
-        }
-        let shifted = |index: &dyn Fn(&MixedGraph) -> &FanIndex| -> Arc<FanIndex> {
-            let ids = graphs
-                .iter()
-                .enumerate()
-                .flat_map(|(m, g)| index(g).ids.iter().map(move |&s| s + (m * n) as u32))
-                .collect();
-            let rows = graphs.len() * n;
-            Arc::new(FanIndex::new(ids, rows, rows))
-        };
+    /// If the parts differ in fan or do not cover `n` rows each.
+    pub fn stacked(parts: &[GraphParts<'_>], n: usize, lambda: f32) -> MixedGraph {
         MixedGraph {
-            raw_weight: graphs
+            raw_weight: parts
                 .iter()
-                .flat_map(|g| g.raw_weight.iter().copied())
+                .flat_map(|p| p.raw_weight.iter().copied())
                 .collect(),
-            learnt: shifted(&|g| &g.learnt),
-            all: shifted(&|g| &g.all),
+            learnt: Arc::new(shifted_index(parts, n, |p| p.learnt_ids)),
+            all: Arc::new(shifted_index(parts, n, |p| p.all_ids)),
             lambda,
         }
     }
+}
+
+/// The fan index of the parts' `ids` lists stacked block-diagonally: part `m`'s rows
+/// and neighbours shifted by `m·n`.
+fn shifted_index<'a>(
+    parts: &[GraphParts<'a>],
+    n: usize,
+    ids: impl Fn(&GraphParts<'a>) -> &'a [u32],
+) -> FanIndex {
+    let fan = parts.first().map_or(0, |p| ids(p).len() / n.max(1));
+    for part in parts {
+        assert_eq!(ids(part).len(), n * fan, "stack: the graphs differ in fan");
+    }
+    let stacked = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(m, part)| ids(part).iter().map(move |&s| s + (m * n) as u32))
+        .collect();
+    let rows = parts.len() * n;
+    FanIndex::new(stacked, rows, rows)
 }
 
 /// Row norms under this are clamped (as `l2_normalize_rows` does), degrees likewise.
@@ -374,8 +387,9 @@ impl<C: CheckpointStrategy> ItemGraphBackend for Autodiff<Flex, C> {
     }
 }
 
-/// `h_L` of one side modality on a flex tensor (see [`ItemGraphBackend`]): `x` itself
-/// when `layers` is 0.
+/// `h_L` of one side modality, or of several stacked along rows over their stacked
+/// graph ([`MixedGraph::stacked`]), on a flex tensor (see [`ItemGraphBackend`]): `x`
+/// itself when `layers` is 0.
 pub fn item_graph_embeddings(x: Tensor<2>, graph: &Arc<MixedGraph>, layers: usize) -> Tensor<2> {
     if layers == 0 {
         return x;
@@ -397,7 +411,13 @@ mod tests {
     use crate::model::graph::{float_tensor, to_f32};
     use crate::sparse::{MpRows, mp_loss};
 
-    fn graph(rng: &mut ChaCha8Rng, n: usize, k_raw: usize, k_learnt: usize) -> MixedGraph {
+    /// A random graph's parts over `n` rows: (raw weights, learnt ids, all ids).
+    fn parts(
+        rng: &mut ChaCha8Rng,
+        n: usize,
+        k_raw: usize,
+        k_learnt: usize,
+    ) -> (Vec<f32>, Vec<u32>, Vec<u32>) {
         let mut ids = |fan: usize| -> Vec<u32> {
             (0..n * fan)
                 .map(|_| rng.random_range(0..n as u32))
@@ -413,17 +433,13 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        MixedGraph {
-            raw_weight: (0..n * k_raw)
-                .map(|_| 0.6 * rng.random_range(0.0..1.0f32))
-                .collect(),
-            learnt: Arc::new(FanIndex::new(learnt, n, n)),
-            all: Arc::new(FanIndex::new(all, n, n)),
-            lambda: 0.6,
-        }
+        let raw_weight = (0..n * k_raw)
+            .map(|_| 0.6 * rng.random_range(0.0..1.0f32))
+            .collect();
+        (raw_weight, learnt, all)
     }
 
-    /// Two modalities' item graphs stacked into one ([`MixedGraph::stack`]) give, over
+    /// Two modalities' item graphs stacked into one ([`MixedGraph::stacked`]) give, over
     /// the stacked tables, each modality's embeddings and gradients exactly as their own
     /// operations do, with the MP loss of each read from its rows of the stack
     /// (`first_row`) instead of its own table: for 1 and 2 layers.
@@ -431,8 +447,24 @@ mod tests {
     fn stacked_graphs_give_each_modality_its_own_values_and_gradients() {
         let mut rng = ChaCha8Rng::seed_from_u64(29);
         let (n, d, dm) = (37, 8, 5);
-        let graphs = [graph(&mut rng, n, 3, 4), graph(&mut rng, n, 3, 4)];
-        let stacked = Arc::new(MixedGraph::stack(&graphs));
+        let modalities = [parts(&mut rng, n, 3, 4), parts(&mut rng, n, 3, 4)];
+        fn view(
+            (raw_weight, learnt_ids, all_ids): &(Vec<f32>, Vec<u32>, Vec<u32>),
+        ) -> GraphParts<'_> {
+            GraphParts {
+                raw_weight,
+                learnt_ids,
+                all_ids,
+            }
+        }
+        let graphs = modalities
+            .each_ref()
+            .map(|m| Arc::new(MixedGraph::stacked(&[view(m)], n, 0.6)));
+        let stacked = Arc::new(MixedGraph::stacked(
+            &modalities.each_ref().map(view),
+            n,
+            0.6,
+        ));
         let mut random =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let xs = [random(n * d), random(n * d)];
@@ -450,11 +482,11 @@ mod tests {
         let device = Device::flex().autodiff();
         let tensor = |v: &[f32], shape: [usize; 2]| float_tensor(v.to_vec(), shape, &device);
         for layers in [1, 2] {
-            // Per modality: (h, ∂x, ∂W̃) of `h·probe + MP(h)`.
+            // Per modality: (h, ∂x, ∂W̃, MP) of `h·probe + MP(h)`.
             let run_apart = |m: usize| {
                 let x = tensor(&xs[m], [n, d]).require_grad();
                 let decoder = tensor(&decoders[m], [d, dm]).require_grad();
-                let h = item_graph_embeddings(x.clone(), &Arc::new(graphs[m].clone()), layers);
+                let h = item_graph_embeddings(x.clone(), &graphs[m], layers);
                 let mp = mp_loss(
                     h.clone(),
                     decoder.clone(),
@@ -462,11 +494,13 @@ mod tests {
                     &rows,
                     0,
                 );
-                let grads = ((h.clone() * tensor(&probes[m], [n, d])).sum() + mp).backward();
+                let loss = (h.clone() * tensor(&probes[m], [n, d])).sum() + mp.clone();
+                let grads = loss.backward();
                 (
                     to_f32(h.inner()),
                     to_f32(x.grad(&grads).unwrap()),
                     to_f32(decoder.grad(&grads).unwrap()),
+                    to_f32(mp.inner()),
                 )
             };
             let apart = [run_apart(0), run_apart(1)];
@@ -477,9 +511,11 @@ mod tests {
             let h = item_graph_embeddings(x.clone(), &stacked, layers);
             let probe = tensor(&[probes[0].clone(), probes[1].clone()].concat(), [2 * n, d]);
             let mut loss = (h.clone() * probe).sum();
+            let mut mp = Vec::new();
             for m in 0..2 {
                 let target = tensor(&targets[m], [n, dm]);
-                loss = loss + mp_loss(h.clone(), decoder[m].clone(), target, &rows, m * n);
+                mp.push(mp_loss(h.clone(), decoder[m].clone(), target, &rows, m * n));
+                loss = loss + mp[m].clone();
             }
             let grads = loss.backward();
             let (h, grad_x) = (to_f32(h.inner()), to_f32(x.grad(&grads).unwrap()));
@@ -495,6 +531,8 @@ mod tests {
                     apart[m].1[..],
                     "∂x, modality {m}, {layers} layers"
                 );
+                let value = to_f32(mp[m].clone().inner());
+                assert_eq!(value, apart[m].3, "MP, modality {m}, {layers} layers");
                 let grad_decoder = to_f32(decoder[m].grad(&grads).unwrap());
                 assert_eq!(
                     grad_decoder, apart[m].2,

@@ -184,19 +184,18 @@ fn mp_forward(
     Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device)
 }
 
-/// The MP loss `[1]` and its gradients for an upstream gradient of 1,
-/// `[∂table, ∂W̃]`, in one pass ([`MpRows::decode_loss_with_grad`]); `∂table` has the
-/// rows' gradients at `first_row + rows.ids` and zeros elsewhere.
+/// The MP loss `[1]` and what its backward needs, in one pass
+/// ([`MpRows::decode_loss_with_grad`]).
 fn mp_forward_with_grad(
     table: &FloatTensor<Flex>,
     decoder: &FloatTensor<Flex>,
     target: &FloatTensor<Flex>,
     rows: &MpRows,
     first_row: usize,
-) -> (FloatTensor<Flex>, [FloatTensor<Flex>; 2]) {
+) -> (FloatTensor<Flex>, MpGradients) {
     let (shape, values) = host(table);
     let [n_rows, d] = [shape[0], shape[1]];
-    let table_rows = table_rows(rows, first_row);
+    let table_rows = table_rows(rows, first_row).into_owned();
     let code = gather_rows(&values, d, &table_rows);
     let (dec_shape, dec) = host(decoder);
     let (_, tgt) = host(target);
@@ -206,21 +205,36 @@ fn mp_forward_with_grad(
         TensorData::new(vec![fused.loss as f32], [1]),
         &table.device(),
     );
-    let grad_table = scatter_distinct_rows(n_rows, d, &table_rows, &fused.grad_code);
-    let grad_table = flex_tensor(grad_table, [n_rows, d], table);
-    let grad_decoder = flex_tensor(fused.grad_decoder, [d, dm], decoder);
-    (out, [grad_table, grad_decoder])
+    let gradients = MpGradients {
+        grad_code: fused.grad_code,
+        table_rows,
+        table_shape: [n_rows, d],
+        grad_decoder: flex_tensor(fused.grad_decoder, [d, dm], decoder),
+    };
+    (out, gradients)
+}
+
+/// The fused MP loss's gradients for an upstream gradient of 1, as its forward pass
+/// took them: the decoded rows' `∂code` (`[n, d]`, to be scattered into the table's
+/// rows `table_rows`, the table being `table_shape`, which may be several modalities'
+/// stack) and `∂W̃` (`[d, dₘ]`).
+#[derive(Debug, Clone)]
+struct MpGradients {
+    grad_code: Vec<f32>,
+    table_rows: Vec<u32>,
+    table_shape: [usize; 2],
+    grad_decoder: FloatTensor<Flex>,
 }
 
 /// Backward of the fused MP loss: the gradients [`MpRows::decode_loss_with_grad`] took
 /// in the forward pass (for an upstream gradient of 1), scaled by the upstream
-/// gradient where it is not 1.
+/// gradient where it is not 1 (the decoded rows only, before they are scattered into
+/// the table's shape).
 #[derive(Debug)]
 struct MpLossBackward;
 
 impl Backward<Flex, 2> for MpLossBackward {
-    /// `[∂table ([I, d]), ∂W̃ ([d, dₘ])]` for an upstream gradient of 1.
-    type State = Arc<[FloatTensor<Flex>; 2]>;
+    type State = Arc<MpGradients>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let _clock = stage_clock::time(Stage::Mp);
@@ -228,21 +242,29 @@ impl Backward<Flex, 2> for MpLossBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (_, g) = host(&grad);
         let g = g[0];
-        let [grad_table, grad_decoder] =
-            Arc::try_unwrap(ops.state).unwrap_or_else(|shared| (*shared).clone());
-        let scaled = |t: FloatTensor<Flex>| {
+        let state = Arc::try_unwrap(ops.state).unwrap_or_else(|shared| (*shared).clone());
+        let scaled = |values: Vec<f32>| -> Vec<f32> {
             if g == 1.0 {
-                return t;
+                return values;
             }
-            let shape = t.shape();
-            let (_, values) = host(&t);
-            let values = values.iter().map(|&v| v * g).collect();
-            flex_tensor(values, [shape[0], shape[1]], &t)
+            values.iter().map(|&v| v * g).collect()
         };
-        for (parent, gradient) in [(parent_table, grad_table), (parent_decoder, grad_decoder)] {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, scaled(gradient));
-            }
+        if let Some(node) = parent_table {
+            let [n_rows, d] = state.table_shape;
+            let code = scaled(state.grad_code);
+            let table = scatter_distinct_rows(n_rows, d, &state.table_rows, &code);
+            grads.register::<Flex>(node.id, flex_tensor(table, [n_rows, d], &grad));
+        }
+        if let Some(node) = parent_decoder {
+            let gradient = if g == 1.0 {
+                state.grad_decoder
+            } else {
+                let shape = state.grad_decoder.shape();
+                let (_, values) = host(&state.grad_decoder);
+                let values = scaled(values.into_owned());
+                flex_tensor(values, [shape[0], shape[1]], &state.grad_decoder)
+            };
+            grads.register::<Flex>(node.id, gradient);
         }
     }
 }
