@@ -96,12 +96,18 @@ fn gather_only(x: &[f32], ids: &[u32], d: usize) -> Vec<f32> {
     vec![sum]
 }
 
-/// Median and minimum microseconds of `f` over [`CALLS`] calls.
-fn time(mut f: impl FnMut() -> Vec<f32>) -> (f64, f64) {
-    for _ in 0..CALLS {
+/// Median and minimum microseconds of `f` over [`CALLS`] calls, after as many unmeasured.
+fn time(f: impl FnMut() -> Vec<f32>) -> (f64, f64) {
+    time_calls(CALLS, CALLS, f)
+}
+
+/// Median and minimum microseconds of `f` over `calls` calls, after `warm_up` unmeasured
+/// ones; each result passes through `black_box`, so the work is not optimised away.
+pub(super) fn time_calls<R>(warm_up: usize, calls: usize, mut f: impl FnMut() -> R) -> (f64, f64) {
+    for _ in 0..warm_up {
         std::hint::black_box(f());
     }
-    let mut us: Vec<f64> = (0..CALLS)
+    let mut us: Vec<f64> = (0..calls.max(1))
         .map(|_| {
             let started = Instant::now();
             std::hint::black_box(f());

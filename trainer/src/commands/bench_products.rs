@@ -10,8 +10,6 @@
 //! compression and MP stages cannot go under with these products, to read the stage
 //! table's ratios against.
 
-use std::time::Instant;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -53,18 +51,9 @@ pub struct ProductShapes<'a> {
 
 /// Median microseconds of `f`, over as many calls as [`FLOPS_TIMED`] allows (after one
 /// unmeasured call).
-fn time(flops: f64, mut f: impl FnMut()) -> f64 {
+fn time(flops: f64, f: impl FnMut()) -> f64 {
     let calls = ((FLOPS_TIMED / flops.max(1.0)) as usize).clamp(MIN_CALLS, MAX_CALLS);
-    f();
-    let mut us: Vec<f64> = (0..calls)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    us.sort_by(f64::total_cmp);
-    us[us.len() / 2]
+    super::bench_kernels::time_calls(1, calls, f).0
 }
 
 /// The batch's MP rows as training draws them: `2·batch` items (the positives and the
@@ -145,14 +134,13 @@ pub fn run(shapes: &ProductShapes<'_>) -> Vec<ProductTime> {
                 1,
                 &mut || matmul_par(mat(x, items, dm).t(), mat(g, items, d), &mut grad_w),
             );
-            let decoder = w.clone();
             product(
                 format!("{name}: MP loss + ∂code, ∂W̃ ({distinct} distinct items, dₘ = {dm})"),
                 6.0 * (distinct * d * dm) as f64,
                 1,
+                // `w` is `[dₘ, d]`, as long as a `[d, dₘ]` decoder: its values serve.
                 &mut || {
-                    let _ =
-                        std::hint::black_box(rows.decode_loss_with_grad(code, &decoder, x, d, dm));
+                    std::hint::black_box(rows.decode_loss_with_grad(code, w, x, d, dm));
                 },
             );
         }
