@@ -124,7 +124,7 @@ pub(super) fn time_calls<R>(warm_up: usize, calls: usize, mut f: impl FnMut() ->
 pub fn run(train: &[Vec<u32>], n_items: usize, d: usize, fan: usize) -> Vec<KernelTime> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     // LightGCN's own `Â` of this graph.
-    let graph = BipartiteGraph::new(train, n_items, &Device::flex());
+    let graph = BipartiteGraph::new(train, n_items, true, &Device::flex());
     let adjacency = &graph
         .matrix
         .as_ref()

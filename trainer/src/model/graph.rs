@@ -109,12 +109,14 @@ pub struct BipartiteGraph {
     pub dst: Tensor<1, Int>,
     /// `1/√(deg(src)·deg(dst))`, `[E, 1]`.
     pub weight: Tensor<2>,
-    /// Â in CSR form (symmetric), when `device` runs the sparse operations.
+    /// Â in CSR form (symmetric), when the CF stage runs fused ([`sparse::spmm`]).
     pub matrix: Option<Arc<SparseMatrix>>,
 }
 
 impl BipartiteGraph {
-    pub fn new(train: &[Vec<u32>], n_items: usize, device: &Device) -> Self {
+    /// The graph of the training interactions `train` (items per user); with `fused`,
+    /// also as the CSR matrix of the fused products.
+    pub fn new(train: &[Vec<u32>], n_items: usize, fused: bool, device: &Device) -> Self {
         let n_users = train.len();
         let mut degree = vec![0f32; n_users + n_items];
         for (u, items) in train.iter().enumerate() {
@@ -135,7 +137,7 @@ impl BipartiteGraph {
         }
         let n_edges = w.len();
         let n_nodes = n_users + n_items;
-        let matrix = sparse::supported(device).then(|| {
+        let matrix = fused.then(|| {
             // Row = destination, column = source: (Â·x)[dst] = Σ w · x[src].
             let triplets: Vec<(u32, u32, f32)> = dst
                 .iter()
@@ -230,7 +232,7 @@ mod tests {
     fn bipartite_propagation_is_normalised_adjacency() {
         let device = Device::flex();
         let train = vec![vec![0u32, 1], vec![1]];
-        let g = BipartiteGraph::new(&train, 2, &device);
+        let g = BipartiteGraph::new(&train, 2, true, &device);
         // nodes: u0, u1, i0, i1; degrees: u0 = 2, u1 = 1, i0 = 1, i1 = 2.
         let x = float_tensor(vec![1.0, 10.0, 100.0, 1000.0], [4, 1], &device);
         let y = to_f32(g.propagate(x));

@@ -89,7 +89,7 @@ impl Mario {
                 all.extend_from_slice(&m.raw_ids[j * k_raw..(j + 1) * k_raw]);
                 all.extend_from_slice(&m.learnt_ids[j * k_learnt..(j + 1) * k_learnt]);
             }
-            if self.sparse {
+            if self.fused.item_graphs {
                 parts.push((
                     to_f32(m.raw_weight.clone()),
                     to_u32(&m.learnt_ids),
@@ -127,7 +127,7 @@ impl Mario {
             .iter()
             .map(|m| {
                 let weight = params.get(&format!("compress.{}", m.name)).clone();
-                if self.sparse {
+                if self.fused.item_graphs {
                     sparse::compress(m.features.clone(), weight)
                 } else {
                     m.features.clone().matmul(weight)

@@ -40,7 +40,7 @@ impl Mario {
     ) -> LossParts {
         let emb = self.embeddings_over(params, graph);
         let b = users.len();
-        let fused = self.sparse
+        let fused = self.fused.batch
             && self.config.fusion == FusionKind::Attention
             && emb.items.len() <= sparse::MAX_FUSED_MODALITIES;
         let (bpr, l2_sum) = if fused && self.config.l2_on == L2Target::Ego {
@@ -94,7 +94,7 @@ impl Mario {
             // its row error, so each distinct item is decoded once and weighted by c.
             let (unique, counts) = batch_item_counts(pos, neg);
             let n_unique = unique.len();
-            let mp_rows = self.sparse.then(|| {
+            let mp_rows = self.fused.mp.then(|| {
                 Arc::new(sparse::MpRows {
                     ids: unique.iter().map(|&i| i as u32).collect(),
                     weights: counts.clone(),

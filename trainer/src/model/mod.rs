@@ -73,9 +73,9 @@ pub struct Mario {
     /// Whether the CF interaction modality is scored.
     pub use_interaction: bool,
     pub device: Device,
-    /// Whether graph products run as [`crate::sparse`] operations (flex) instead of
-    /// the dense reference path (wgpu).
-    pub sparse: bool,
+    /// Which stages run as [`crate::sparse`]'s fused operations on this device instead
+    /// of the dense reference path: chosen once, here.
+    pub fused: sparse::FusedStages,
 }
 
 impl Mario {
@@ -107,6 +107,7 @@ impl Mario {
                 dataset.n_items
             );
         }
+        let fused = sparse::FusedStages::for_device(device);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let d = config.dim;
         let mut list = vec![
@@ -188,10 +189,10 @@ impl Mario {
                 modalities,
                 stacked: None,
             },
-            bipartite: BipartiteGraph::new(&dataset.train, dataset.n_items, device),
+            bipartite: BipartiteGraph::new(&dataset.train, dataset.n_items, fused.cf, device),
             use_interaction,
             device: device.clone(),
-            sparse: sparse::supported(device),
+            fused,
         };
         let params = Params { list };
         model.refresh_learnt_graphs(&params);

@@ -1,5 +1,8 @@
-//! LightGCN's readout over the user-item graph as one flex operation with its own
+//! LightGCN's readout over the user-item graph as one operation with its own
 //! backward: `E = mean(E⁰, ÂE⁰, …, Â^L E⁰)` for the ego table `E⁰ = [users; items]`.
+//! The backward's bookkeeping is written once for every backend; the kernels are each
+//! backend's [`GraphKernels`] (below, flex's host passes; [`super::cube`] the same
+//! steps as CubeCL launches).
 //!
 //! Through burn's ops the readout is a concatenation, L products, L additions, a
 //! division and, backward, as many again plus the concatenation's split — each a
@@ -19,9 +22,11 @@ use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::Tensor;
+use burn_cubecl::CubeBackend;
 use rayon::prelude::*;
 
-use super::ops::{SparseMatrix, flex_tensor, host, record};
+use super::ops::{flex_tensor, host, record};
+use super::spmm::{GraphKernels, SparseMatrix};
 use super::table::par_blocks;
 use crate::stage_clock::{self, Stage};
 
@@ -33,7 +38,7 @@ pub struct LightGcnGraph {
 }
 
 /// The readout operation a backend can run natively.
-#[backend_extension(Autodiff, Flex)]
+#[backend_extension(Autodiff, Cube, Flex)]
 pub trait LightGcnBackend: Backend {
     /// `mean(E⁰, ÂE⁰, …, Â^L E⁰)` (`[U + I, d]`) for `E⁰ = [users; items]`.
     fn lightgcn_readout(
@@ -108,45 +113,78 @@ fn backward(g: &[f32], d: usize, n_users: usize, graph: &LightGcnGraph) -> (Vec<
     (users, items)
 }
 
+/// The readout on flex (see [`GraphKernels::lightgcn_readout`]).
+pub(super) fn flex_readout(
+    users: FloatTensor<Flex>,
+    items: FloatTensor<Flex>,
+    graph: &LightGcnGraph,
+) -> FloatTensor<Flex> {
+    let (us, uv) = host(&users);
+    let (is, iv) = host(&items);
+    assert_eq!(us[1], is[1], "lightgcn: users and items differ in width");
+    let out = forward(&uv, &iv, us[1], graph);
+    flex_tensor(out, [us[0] + is[0], us[1]], &users)
+}
+
+/// The readout's backward on flex (see [`GraphKernels::lightgcn_readout_backward`]).
+pub(super) fn flex_readout_backward(
+    grad: FloatTensor<Flex>,
+    n_users: usize,
+    graph: &LightGcnGraph,
+) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+    let (shape, g) = host(&grad);
+    let d = shape[1];
+    let (users, items) = backward(&g, d, n_users, graph);
+    let rows = shape[0] - n_users;
+    (
+        flex_tensor(users, [n_users, d], &grad),
+        flex_tensor(items, [rows, d], &grad),
+    )
+}
+
 impl LightGcnBackend for Flex {
     fn lightgcn_readout(
         users: FloatTensor<Self>,
         items: FloatTensor<Self>,
         graph: Arc<LightGcnGraph>,
     ) -> FloatTensor<Self> {
-        let (us, uv) = host(&users);
-        let (is, iv) = host(&items);
-        assert_eq!(us[1], is[1], "lightgcn: users and items differ in width");
-        let out = forward(&uv, &iv, us[1], &graph);
-        flex_tensor(out, [us[0] + is[0], us[1]], &users)
+        <Self as GraphKernels>::lightgcn_readout(users, items, &graph)
+    }
+}
+
+impl LightGcnBackend for CubeBackend {
+    fn lightgcn_readout(
+        users: FloatTensor<Self>,
+        items: FloatTensor<Self>,
+        graph: Arc<LightGcnGraph>,
+    ) -> FloatTensor<Self> {
+        <Self as GraphKernels>::lightgcn_readout(users, items, &graph)
     }
 }
 
 #[derive(Debug)]
 struct LightGcnReadoutBackward;
 
-impl Backward<Flex, 2> for LightGcnReadoutBackward {
-    /// (graph, users' rows, d).
-    type State = (Arc<LightGcnGraph>, usize, usize);
+impl<B: GraphKernels> Backward<B, 2> for LightGcnReadoutBackward {
+    /// (graph, users' rows).
+    type State = (Arc<LightGcnGraph>, usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let _clock = stage_clock::time(Stage::Cf);
         let [parent_users, parent_items] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (graph, n_users, d) = ops.state;
-        let (shape, g) = host(&grad);
-        let (users, items) = backward(&g, d, n_users, &graph);
+        let grad = grads.consume::<B>(&ops.node);
+        let (graph, n_users) = ops.state;
+        let (users, items) = B::lightgcn_readout_backward(grad, n_users, &graph);
         if let Some(node) = parent_users {
-            grads.register::<Flex>(node.id, flex_tensor(users, [n_users, d], &grad));
+            grads.register::<B>(node.id, users);
         }
         if let Some(node) = parent_items {
-            let rows = shape[0] - n_users;
-            grads.register::<Flex>(node.id, flex_tensor(items, [rows, d], &grad));
+            grads.register::<B>(node.id, items);
         }
     }
 }
 
-impl<C: CheckpointStrategy> LightGcnBackend for Autodiff<Flex, C> {
+impl<B: GraphKernels, C: CheckpointStrategy> LightGcnBackend for Autodiff<B, C> {
     fn lightgcn_readout(
         users: FloatTensor<Self>,
         items: FloatTensor<Self>,
@@ -158,13 +196,13 @@ impl<C: CheckpointStrategy> LightGcnBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let (up, ip) = (users.into_primitive(), items.into_primitive());
-        let [n_users, d] = [up.shape()[0], up.shape()[1]];
-        let out = Flex::lightgcn_readout(up, ip, graph.clone());
-        record(kind, (graph, n_users, d), out)
+        let n_users = up.shape()[0];
+        let out = B::lightgcn_readout(up, ip, &graph);
+        record(kind, (graph, n_users), out)
     }
 }
 
-/// LightGCN's readout on flex tensors (see [`LightGcnBackend::lightgcn_readout`]):
+/// LightGCN's readout on any device with graph kernels (see [`LightGcnBackend::lightgcn_readout`]):
 /// users `[U, d]`, items `[I, d]` → `[U + I, d]`.
 pub fn lightgcn_readout(
     users: Tensor<2>,

@@ -8,12 +8,15 @@
 //! ([`lightgcn`]).
 
 mod batch;
+pub mod cube;
 mod item_graph;
 mod kernels;
 mod lightgcn;
 mod mp;
 mod ops;
 pub(crate) mod simd;
+mod spmm;
+mod stages;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -23,4 +26,6 @@ pub use item_graph::{GraphParts, MixedGraph, item_graph_embeddings};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES};
 pub use lightgcn::{LightGcnGraph, lightgcn_readout};
 pub use mp::MpRows;
-pub use ops::{SparseMatrix, attention_scores, compress, mp_loss, spmm, supported};
+pub use ops::{attention_scores, compress, mp_loss};
+pub use spmm::{GraphKernels, SparseMatrix, spmm};
+pub use stages::{FusedStages, is_flex};

@@ -1,17 +1,13 @@
-//! The sparse graph operations as burn operations with hand-written backward
-//! passes, on burn's `flex` CPU backend (plain and under autodiff).
-//!
-//! burn has no sparse tensors: expressed with dense ops, one propagation over a
-//! graph of `E` edges materialises an `[E, d]` message tensor forward and another
-//! backward. Here each operation is one pass over the edges that writes only its
-//! `[n, d]` (or `[n, fan]`) output; the backward is the same kind of pass
-//! (`Aᵀ·g`, or the reverse index of a fixed-fan-in graph).
+//! The compression, the batch's attention scores and the MP loss as burn operations
+//! with hand-written backward passes, on burn's `flex` CPU backend (plain and under
+//! autodiff).
 //!
 //! The operations are declared once as a burn backend extension
 //! ([`SparseBackend`]), implemented for `Flex` and for `Autodiff<Flex>`, and called
-//! through [`spmm`], [`compress`], [`attention_scores`] and [`mp_loss`] on ordinary
-//! `Tensor`s. On other devices (wgpu) the model keeps the dense reference path in
-//! [`crate::model::graph`], and tests check the two against each other, values and gradients.
+//! through [`compress`], [`attention_scores`] and [`mp_loss`] on ordinary `Tensor`s.
+//! On other devices the model keeps the dense reference path in [`crate::model`],
+//! and tests check the two against each other, values and gradients. (The graph
+//! products, on every backend, are in [`super::spmm`] and [`super::lightgcn`].)
 
 use std::sync::Arc;
 
@@ -26,38 +22,14 @@ use burn::tensor::{Tensor, TensorData};
 
 use mario_shared::matmul::{MatRef, matmul_par};
 
-use super::kernels::{self, Csr};
+use super::kernels;
 use super::mp::MpRows;
 use super::table::{gather_rows, scatter_distinct_rows};
 use crate::stage_clock::{self, Stage};
 
-/// A sparse matrix and its transpose, for `A·x` forward and `Aᵀ·g` backward.
-#[derive(Debug)]
-pub struct SparseMatrix {
-    pub forward: Csr,
-    /// `None` when the matrix is symmetric (the backward reuses `forward`).
-    pub transpose: Option<Csr>,
-}
-
-impl SparseMatrix {
-    /// A symmetric matrix: its transpose is itself.
-    pub fn symmetric(matrix: Csr) -> Self {
-        Self {
-            forward: matrix,
-            transpose: None,
-        }
-    }
-
-    pub(super) fn backward(&self) -> &Csr {
-        self.transpose.as_ref().unwrap_or(&self.forward)
-    }
-}
-
 /// Sparse graph operations a backend can run natively.
 #[backend_extension(Autodiff, Flex)]
 pub trait SparseBackend: Backend {
-    /// `A·x`: `x` is `[n_cols, d]`, the result `[n_rows, d]`.
-    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self>;
     /// Eq. 1, `x·W` for features `x` `[I, dₘ]` and `W` `[dₘ, d]`, forward and
     /// backward (`∂W = xᵀ·g`) through [`matmul_par`]: blocks of rows in parallel, each
     /// one single-threaded product (at baby's shape 1.2× and 1.8× gemm's own threading).
@@ -112,12 +84,6 @@ fn product(a: MatRef<'_>, b: MatRef<'_>, like: &FloatTensor<Flex>) -> FloatTenso
 }
 
 impl SparseBackend for Flex {
-    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
-        let (shape, values) = host(&x);
-        let out = matrix.forward.matmul(&values, shape[1]);
-        flex_tensor(out, [matrix.forward.n_rows, shape[1]], &x)
-    }
-
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         let (xs, xv) = host(&x);
         let (ws, wv) = host(&w);
@@ -326,37 +292,18 @@ impl Backward<Flex, 2> for AttentionScoresBackward {
     }
 }
 
-/// Backward of `A·x`: `∂x = Aᵀ·g`.
-#[derive(Debug)]
-struct SpmmBackward;
-
-impl Backward<Flex, 1> for SpmmBackward {
-    type State = Arc<SparseMatrix>;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let _clock = stage_clock::time(Stage::Cf);
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = parent {
-            let (shape, g) = host(&grad);
-            let back = ops.state.backward();
-            let gx = back.matmul(&g, shape[1]);
-            grads.register::<Flex>(node.id, flex_tensor(gx, [back.n_rows, shape[1]], &grad));
-        }
-    }
-}
-
 /// Finishes recording an operation whose output `out` was computed once from the
 /// inputs: with its backward `state` when an input needs a gradient, else as a constant.
-pub(super) fn record<BO, S, C, const N: usize>(
-    kind: OpsKind<BO, Flex, S, C, N>,
+pub(super) fn record<B, BO, S, C, const N: usize>(
+    kind: OpsKind<BO, B, S, C, N>,
     state: S,
-    out: FloatTensor<Flex>,
-) -> FloatTensor<Autodiff<Flex, C>>
+    out: FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
 where
+    B: Backend,
     C: CheckpointStrategy,
     S: Clone + Send + std::fmt::Debug + 'static,
-    BO: Backward<Flex, N, State = S>,
+    BO: Backward<B, N, State = S>,
 {
     match kind {
         OpsKind::Tracked(prep) => prep.finish(state, out),
@@ -367,16 +314,6 @@ where
 // Each operation takes its input nodes first (`prepare`), then consumes the
 // primitives, computes the forward once and records it with [`record`].
 impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
-    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
-        let _clock = stage_clock::time(Stage::Cf);
-        let kind = SpmmBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful();
-        let out = Flex::spmm(x.into_primitive(), matrix.clone());
-        record(kind, matrix, out)
-    }
-
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
         let _clock = stage_clock::time(Stage::Compression);
         let kind = CompressBackward
@@ -459,20 +396,4 @@ pub fn attention_scores(u: Tensor<2>, v: Tensor<3>) -> Tensor<1> {
         u.into_dispatch(),
         v.into_dispatch(),
     ))
-}
-
-/// `A·x` on a flex tensor (plain or autodiff).
-pub fn spmm(x: Tensor<2>, matrix: &Arc<SparseMatrix>) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as SparseBackend>::spmm(
-        x.into_dispatch(),
-        matrix.clone(),
-    ))
-}
-
-/// Whether tensors on `device` can use these operations (flex, plain or autodiff).
-pub fn supported(device: &burn::tensor::Device) -> bool {
-    matches!(
-        device.as_dispatch().clone().inner(),
-        burn::backend::DispatchDevice::Flex(_)
-    )
 }

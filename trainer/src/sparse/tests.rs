@@ -56,7 +56,7 @@ fn spmm_matches_edge_list_propagation_values_and_gradients() {
     let (n_users, n_items, d) = (23, 17, 5);
     let train = random_train(&mut rng, n_users, n_items, 4);
     let device = Device::flex().autodiff();
-    let graph = BipartiteGraph::new(&train, n_items, &Device::flex());
+    let graph = BipartiteGraph::new(&train, n_items, true, &Device::flex());
     let n = n_users + n_items;
     let x_values = random(&mut rng, n * d);
     let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
@@ -463,7 +463,7 @@ fn lightgcn_readout_matches_at(n_users: usize, n_items: usize) {
     let d = 6;
     let train = random_train(&mut rng, n_users, n_items, 5);
     let device = Device::flex().autodiff();
-    let graph = BipartiteGraph::new(&train, n_items, &Device::flex());
+    let graph = BipartiteGraph::new(&train, n_items, true, &Device::flex());
     let n = n_users + n_items;
     let user_values = random(&mut rng, n_users * d);
     let item_values = random(&mut rng, n_items * d);
@@ -517,8 +517,8 @@ fn lightgcn_readout_takes_the_transpose_backward() {
         .map(|(r, c, _)| (r, c, rng.random_range(-1.0..1.0)))
         .collect();
     let forward = Csr::from_triplets(n, n, &triplets);
-    let transpose = Some(forward.transpose());
-    let matrix = Arc::new(SparseMatrix { forward, transpose });
+    let transpose = forward.transpose();
+    let matrix = Arc::new(SparseMatrix::new(forward, transpose));
     let device = Device::flex().autodiff();
     let user_values = random(&mut rng, n_users * d);
     let item_values = random(&mut rng, n_items * d);

@@ -130,7 +130,12 @@ pub fn train_epoch(
                     let loss = if config.edge_dropout > 0.0 {
                         let kept =
                             drop_edges(&mut dropout_rng, &dataset.train, config.edge_dropout);
-                        let graph = BipartiteGraph::new(&kept, dataset.n_items, &model.device);
+                        let graph = BipartiteGraph::new(
+                            &kept,
+                            dataset.n_items,
+                            model.fused.cf,
+                            &model.device,
+                        );
                         model.loss_over(&leaves, &users, &pos, &neg, &graph)
                     } else {
                         model.loss(&leaves, &users, &pos, &neg)

@@ -6,14 +6,17 @@
 //! the bit) instead of burn's ~12 tensor operations, each allocating a tensor of the
 //! parameter's size, run in the parameter's own buffer: [`AdamOptimizer::step`] takes the
 //! gradients out and drops the autodiff leaves first, so no parameter or gradient is
-//! copied. Other devices (wgpu) use burn's [`Adam`]; a test holds the two equal.
+//! copied. On a CubeCL device (wgpu, CUDA) one kernel launch per tensor does the same
+//! ([`crate::sparse::cube::adam_step`]); other devices use burn's [`Adam`]. Tests hold
+//! both to burn's.
 
+use burn::backend::Cube;
 use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, Optimizer};
 use burn::tensor::{Gradients, Tensor};
 use rayon::prelude::*;
 
 use crate::model::{Param, Params};
-use crate::sparse::simd;
+use crate::sparse::{self, cube, simd};
 use crate::tensor::{float_tensor, to_f32};
 
 /// Adam's decay rates (burn's and PyTorch's defaults).
@@ -38,15 +41,7 @@ pub fn adam_update(
     lr: f32,
     epsilon: f32,
 ) {
-    let bias_correction2_sqrt = (1.0 - BETA_2.powi(time)).sqrt();
-    let combined_factor = bias_correction2_sqrt / (1.0 - BETA_1.powi(time));
-    let eps = epsilon * bias_correction2_sqrt;
-    let step = AdamStep {
-        first: time == 1,
-        combined_factor,
-        eps,
-        lr,
-    };
+    let step = AdamConstants::new(time, lr, epsilon);
     p.par_chunks_mut(ADAM_CHUNK)
         .zip(g.par_chunks(ADAM_CHUNK))
         .zip(m.par_chunks_mut(ADAM_CHUNK))
@@ -54,18 +49,35 @@ pub fn adam_update(
         .for_each(|(((p, g), m), v)| simd::widest(AdamChunk { step, p, g, m, v }));
 }
 
-/// The constants of one [`adam_update`].
-#[derive(Clone, Copy)]
-struct AdamStep {
-    first: bool,
-    combined_factor: f32,
-    eps: f32,
-    lr: f32,
+/// The constants of one Adam step at step `time` (from 1): what [`adam_update`] and the
+/// CubeCL kernel ([`crate::sparse::cube::adam_step`]) compute them from, once.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamConstants {
+    pub first: bool,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub combined_factor: f32,
+    pub eps: f32,
+    pub lr: f32,
+}
+
+impl AdamConstants {
+    pub fn new(time: i32, lr: f32, epsilon: f32) -> Self {
+        let bias_correction2_sqrt = (1.0 - BETA_2.powi(time)).sqrt();
+        Self {
+            first: time == 1,
+            beta_1: BETA_1,
+            beta_2: BETA_2,
+            combined_factor: bias_correction2_sqrt / (1.0 - BETA_1.powi(time)),
+            eps: epsilon * bias_correction2_sqrt,
+            lr,
+        }
+    }
 }
 
 /// One chunk of an [`adam_update`], compiled for the CPU's widest vectors.
 struct AdamChunk<'a> {
-    step: AdamStep,
+    step: AdamConstants,
     p: &'a mut [f32],
     g: &'a [f32],
     m: &'a mut [f32],
@@ -76,11 +88,12 @@ impl simd::WideLoop for AdamChunk<'_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let AdamStep {
+        let AdamConstants {
             first,
             combined_factor,
             eps,
             lr,
+            ..
         } = self.step;
         let (f1, f2) = (1.0 - BETA_1, 1.0 - BETA_2);
         for (((p, &g), m), v) in self.p.iter_mut().zip(self.g).zip(self.m).zip(self.v) {
@@ -163,9 +176,16 @@ impl AdamOptimizer {
             .map(|((p, grad), state)| {
                 let value = match grad {
                     // On flex, the fused host update ([`adam_update`]).
-                    Some(grad) if crate::sparse::supported(&grad.device()) => {
+                    Some(grad) if sparse::is_flex(&grad.device()) => {
                         let (value, new_state) =
                             fused_step(lr, self.epsilon, p.value, grad, state.take());
+                        *state = Some(new_state);
+                        value
+                    }
+                    // On a CubeCL device, one kernel launch ([`cube::adam_step`]).
+                    Some(grad) if cube::is_cube(&grad.device()) => {
+                        let (value, new_state) =
+                            device_step(lr, self.epsilon, p.value, grad, state.take());
                         *state = Some(new_state);
                         value
                     }
@@ -213,6 +233,39 @@ fn fused_step(
         float_tensor(v, shape, &device),
     );
     (float_tensor(p, shape, &device), AdamState::new(momentum))
+}
+
+/// One parameter's step on a CubeCL device: one launch of [`cube::adam_step`] writes
+/// the parameter and both moments.
+pub(crate) fn device_step(
+    lr: f64,
+    epsilon: f32,
+    value: Tensor<2>,
+    grad: Tensor<2>,
+    state: Option<AdamState<2>>,
+) -> (Tensor<2>, AdamState<2>) {
+    let primitive = |t: Tensor<2>| {
+        t.try_into_primitive::<Cube>()
+            .expect("adam: a CubeCL tensor outside autodiff")
+    };
+    let (time, moments) = match state {
+        Some(s) => (
+            s.momentum.time + 1,
+            Some((
+                primitive(s.momentum.moment_1),
+                primitive(s.momentum.moment_2),
+            )),
+        ),
+        None => (1, None),
+    };
+    let constants = AdamConstants::new(time as i32, lr as f32, epsilon);
+    let (p, m, v) = cube::adam_step(primitive(value), primitive(grad), moments, constants);
+    let momentum = AdaptiveMomentumState::new(
+        time,
+        Tensor::from_primitive::<Cube>(m),
+        Tensor::from_primitive::<Cube>(v),
+    );
+    (Tensor::from_primitive::<Cube>(p), AdamState::new(momentum))
 }
 
 impl AdamOptimizer {

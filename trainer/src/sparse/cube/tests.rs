@@ -1,0 +1,173 @@
+//! The CubeCL kernels on wgpu (lavapipe on a machine without a GPU) against flex's
+//! host kernels: forward values and every gradient within 1e-4 relative, at shapes
+//! that span several cubes and end in a ragged one.
+
+use std::sync::Arc;
+
+use burn::optim::{AdamConfig, Optimizer};
+use burn::tensor::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::backend::{self, BackendChoice};
+use crate::sparse::{Csr, LightGcnGraph, SparseMatrix, lightgcn_readout, spmm};
+use crate::tensor::{float_tensor, to_f32};
+use crate::train::optimizer::device_step;
+
+fn wgpu() -> Device {
+    backend::select(BackendChoice::Wgpu)
+        .expect("no wgpu adapter: install a Vulkan driver (`cargo xtask setup` installs lavapipe)")
+        .device
+}
+
+fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-4 * y.abs().max(1e-2),
+            "{what}[{i}]: {x} (wgpu) vs {y} (flex)"
+        );
+    }
+}
+
+/// A random non-symmetric `n × n` matrix with rows of 0 to 7 entries (some empty) and its
+/// transpose: the backward must read the transpose.
+fn random_matrix(rng: &mut ChaCha8Rng, n: usize) -> Arc<SparseMatrix> {
+    let triplets: Vec<(u32, u32, f32)> = (0..n)
+        .flat_map(|r| {
+            let fan = (r * 7) % 8;
+            (0..fan).map(move |j| (r as u32, ((r * 13 + j * 29) % n) as u32))
+        })
+        .map(|(r, c)| (r, c, rng.random_range(-1.0..1.0)))
+        .collect();
+    let forward = Csr::from_triplets(n, n, &triplets);
+    let transpose = forward.transpose();
+    Arc::new(SparseMatrix::new(forward, transpose))
+}
+
+/// `A·x` and `∂x = Aᵀ·g` on wgpu equal flex's: 301 rows × 37 columns is 44 cubes of
+/// 256 units, the last one ragged.
+#[test]
+fn spmm_on_wgpu_matches_flex() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (n, d) = (301, 37);
+    let matrix = random_matrix(&mut rng, n);
+    let (x, probe) = (random(&mut rng, n * d), random(&mut rng, n * d));
+    let run = |device: &Device| {
+        let grad_device = device.clone().autodiff();
+        let x = float_tensor(x.clone(), [n, d], &grad_device).require_grad();
+        let out = spmm(x.clone(), &matrix);
+        let grads = (out.clone() * float_tensor(probe.clone(), [n, d], &grad_device))
+            .sum()
+            .backward();
+        (
+            to_f32(out.inner()),
+            to_f32(x.grad(&grads).expect("x has a gradient")),
+        )
+    };
+    let (flex_out, flex_grad) = run(&Device::flex());
+    let (gpu_out, gpu_grad) = run(&wgpu());
+    assert_close(&gpu_out, &flex_out, "A·x");
+    assert_close(&gpu_grad, &flex_grad, "∂x");
+    assert!(
+        flex_grad.iter().any(|&g| g != 0.0),
+        "the gradient is not all zero"
+    );
+}
+
+/// LightGCN's readout and both gradients on wgpu equal flex's, for 0 to 3 layers over
+/// a non-symmetric matrix (the backward takes the transpose).
+#[test]
+fn lightgcn_readout_on_wgpu_matches_flex() {
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let (n_users, n_items, d) = (190, 123, 19);
+    let n = n_users + n_items;
+    let matrix = random_matrix(&mut rng, n);
+    let users = random(&mut rng, n_users * d);
+    let items = random(&mut rng, n_items * d);
+    let probe = random(&mut rng, n * d);
+    let gpu = wgpu();
+    for layers in 0..=3 {
+        let graph = Arc::new(LightGcnGraph {
+            matrix: matrix.clone(),
+            layers,
+        });
+        let run = |device: &Device| {
+            let grad_device = device.clone().autodiff();
+            let u = float_tensor(users.clone(), [n_users, d], &grad_device).require_grad();
+            let i = float_tensor(items.clone(), [n_items, d], &grad_device).require_grad();
+            let out = lightgcn_readout(u.clone(), i.clone(), &graph);
+            let probe = float_tensor(probe.clone(), [n, d], &grad_device);
+            let grads = (out.clone() * probe).sum().backward();
+            let grad = |t: &Tensor<2>| to_f32(t.grad(&grads).expect("a gradient"));
+            (to_f32(out.inner()), grad(&u), grad(&i))
+        };
+        let (flex_out, flex_gu, flex_gi) = run(&Device::flex());
+        let (gpu_out, gpu_gu, gpu_gi) = run(&gpu);
+        assert_close(&gpu_out, &flex_out, &format!("readout, L = {layers}"));
+        assert_close(&gpu_gu, &flex_gu, &format!("∂users, L = {layers}"));
+        assert_close(&gpu_gi, &flex_gi, &format!("∂items, L = {layers}"));
+    }
+}
+
+/// The one-launch Adam step on wgpu gives burn's `Adam` on flex: parameters and both
+/// moments over four steps (the first-step branch, bias correction, a changing rate),
+/// 1,000 × 3 values (12 cubes, the last ragged).
+#[test]
+fn adam_kernel_on_wgpu_matches_burns_adam() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let shape = [1000, 3];
+    let n = shape[0] * shape[1];
+    let start = random(&mut rng, n);
+    let adam = AdamConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .build();
+    let (flex, gpu) = (Device::flex(), wgpu());
+    let mut reference = float_tensor(start.clone(), shape, &flex);
+    let mut on_gpu = float_tensor(start.clone(), shape, &gpu);
+    let (mut ref_state, mut gpu_state) = (None, None);
+    for step in 0..4 {
+        let lr = 1e-2 / (step + 1) as f64;
+        let grad = random(&mut rng, n);
+        let (r, s) = adam.step(
+            lr,
+            reference,
+            float_tensor(grad.clone(), shape, &flex),
+            ref_state.take(),
+        );
+        (reference, ref_state) = (r, s);
+        let (p, s) = device_step(
+            lr,
+            1e-8,
+            on_gpu,
+            float_tensor(grad, shape, &gpu),
+            gpu_state.take(),
+        );
+        (on_gpu, gpu_state) = (p, Some(s));
+        assert_close(
+            &to_f32(on_gpu.clone()),
+            &to_f32(reference.clone()),
+            &format!("p, step {step}"),
+        );
+        let (rs, gs) = (ref_state.clone().unwrap(), gpu_state.clone().unwrap());
+        assert_eq!(rs.momentum.time, gs.momentum.time);
+        let m = |t: Tensor<2>| to_f32(t);
+        assert_close(
+            &m(gs.momentum.moment_1),
+            &m(rs.momentum.moment_1),
+            &format!("m, step {step}"),
+        );
+        assert_close(
+            &m(gs.momentum.moment_2),
+            &m(rs.momentum.moment_2),
+            &format!("v, step {step}"),
+        );
+    }
+    assert_ne!(to_f32(on_gpu), start, "the steps moved the parameters");
+}
