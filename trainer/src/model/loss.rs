@@ -82,6 +82,7 @@ impl Mario {
             (bpr, l2_sum)
         } else {
             let ids = |ids: &[i64]| int_tensor(ids.to_vec(), &self.device);
+            let fused = fused && self.fused.attention_scores;
             self.bpr_and_l2_sum(params, &emb, fused, (&ids(users), &ids(pos), &ids(neg)))
         };
         let l2 = l2_sum * (self.config.reg as f32 / (2.0 * b as f32));

@@ -1,4 +1,4 @@
-//! The training batch's gathers fused with what reads them, on flex: the BPR score
+//! The training batch's gathers fused with what reads them (flex; CubeCL in `cube/`): the BPR score
 //! differences (Eq. 5–7 for the positive and the negative of every triple, Eq. 9's
 //! argument) and the L2 sum of squares over gathered rows, each one operation with
 //! its own backward that adds straight into the full tables' gradients.
@@ -23,6 +23,7 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
+use burn_cubecl::CubeBackend;
 
 use rayon::prelude::*;
 
@@ -77,7 +78,7 @@ impl ScoreTables {
 }
 
 /// The batch operations a backend can run natively.
-#[backend_extension(Autodiff, Flex)]
+#[backend_extension(Autodiff, Cube, Flex)]
 pub trait BatchBackend: Backend {
     /// `r(u, pos) − r(u, neg)` per triple (`[B]`), `r` the attention score (Eq. 5–7)
     /// over the rows [`ScoreTables`] places in `cf` and `side`.
@@ -91,10 +92,41 @@ pub trait BatchBackend: Backend {
     fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self>;
 }
 
-/// What the backward of [`BatchBackend::bpr_differences`] needs: the two tables (their
-/// rows are read again in place) and each side's `∂r/∂sᵐ`.
+/// The batch kernels a backend supplies, forward and backward (flex's below,
+/// CubeCL's in [`super::cube`]); the autodiff bookkeeping around them is written once,
+/// for `Autodiff<B>`.
+pub trait BatchKernels: Backend {
+    /// What the BPR differences' backward needs, as the forward left it.
+    type BprState: Clone + Send + std::fmt::Debug + 'static;
+    /// [`BatchBackend::bpr_differences`] and the state of its backward.
+    fn bpr_forward(
+        cf: FloatTensor<Self>,
+        side: FloatTensor<Self>,
+        triples: Arc<Triples>,
+        tables: ScoreTables,
+    ) -> (FloatTensor<Self>, Self::BprState);
+    /// The gradients of the CF and the side table, each only when asked, for the
+    /// upstream gradient `g` (`[B]`).
+    fn bpr_backward(
+        g: FloatTensor<Self>,
+        state: Self::BprState,
+        cf: bool,
+        side: bool,
+    ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>);
+    /// [`BatchBackend::gathered_square_sum`].
+    fn square_sum(table: FloatTensor<Self>, ids: &[u32]) -> FloatTensor<Self>;
+    /// Its gradient for the upstream `g` (`[1]`): `2·g·table[ids[b]]` added per `b`.
+    fn square_sum_backward(
+        g: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        ids: &[u32],
+    ) -> FloatTensor<Self>;
+}
+
+/// What the backward of [`BatchBackend::bpr_differences`] needs on flex: the two
+/// tables (their rows are read again in place) and each side's `∂r/∂sᵐ`.
 #[derive(Debug, Clone)]
-struct BprState {
+pub struct BprState {
     triples: Arc<Triples>,
     tables: ScoreTables,
     cf: FloatTensor<Flex>,
@@ -168,34 +200,57 @@ impl BatchBackend for Flex {
         triples: Arc<Triples>,
         tables: ScoreTables,
     ) -> FloatTensor<Self> {
-        bpr_forward(&cf, &side, triples, tables).0
+        Self::bpr_forward(cf, side, triples, tables).0
     }
 
     fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
-        square_sum_forward(&table, &ids)
+        Self::square_sum(table, &ids)
+    }
+}
+
+impl BatchBackend for CubeBackend {
+    fn bpr_differences(
+        cf: FloatTensor<Self>,
+        side: FloatTensor<Self>,
+        triples: Arc<Triples>,
+        tables: ScoreTables,
+    ) -> FloatTensor<Self> {
+        Self::bpr_forward(cf, side, triples, tables).0
+    }
+
+    fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
+        Self::square_sum(table, &ids)
     }
 }
 
 /// Columns of a user's gradient summed on the stack at a time.
 const MAX_ROW: usize = 256;
 
-/// Backward of the BPR differences: each side's attention backward (the terms of
-/// [`kernels::attention_scores_grad`], `g` for the positive, `−g` for the negative),
-/// formed and added straight into the gradients of the two tables, in parallel over
-/// row blocks ([`kernels::scatter_rows`]): the CF table receives the users' rows and
-/// the interaction modality's item rows, the side table its modalities' item rows.
-/// The state keeps the two tables, not copies of the batch's rows.
-#[derive(Debug)]
-struct BprDifferencesBackward;
+/// On flex, the BPR differences' backward is each side's attention backward (the
+/// terms of [`kernels::attention_scores_grad`], `g` for the positive, `−g` for the
+/// negative), formed and added straight into the gradients of the two tables, in
+/// parallel over row blocks ([`kernels::scatter_rows`]): the CF table receives the
+/// users' rows and the interaction modality's item rows, the side table its
+/// modalities' item rows. The state keeps the two tables, not copies of the batch's rows.
+impl BatchKernels for Flex {
+    type BprState = BprState;
 
-impl Backward<Flex, 2> for BprDifferencesBackward {
-    type State = BprState;
+    fn bpr_forward(
+        cf: FloatTensor<Self>,
+        side: FloatTensor<Self>,
+        triples: Arc<Triples>,
+        tables: ScoreTables,
+    ) -> (FloatTensor<Self>, BprState) {
+        bpr_forward(&cf, &side, triples, tables)
+    }
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let _clock = stage_clock::time(Stage::Bpr);
-        let [parent_cf, parent_side] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let s = ops.state;
+    fn bpr_backward(
+        grad: FloatTensor<Self>,
+        s: BprState,
+        want_cf: bool,
+        want_side: bool,
+    ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
+        let (mut grad_cf, mut grad_side) = (None, None);
         let (_, g) = host(&grad);
         let tables = s.tables;
         let m = tables.modalities();
@@ -216,7 +271,7 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
         let user = |b: usize| &cv[t.users[b] as usize * d..][..d];
         let shifted =
             |ids: &[u32], by: usize| -> Vec<u32> { ids.iter().map(|&i| i + by as u32).collect() };
-        if let Some(node) = parent_cf {
+        if want_cf {
             // Passes 0 and 1: the users' rows; 2 and 3: the interaction modality's.
             let item_rows = tables.interaction.then(|| {
                 [
@@ -254,9 +309,9 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
                     kernels::axpy(out, weight(pass - 2, b, m - 1), user(b));
                 }
             });
-            grads.register::<Flex>(node.id, flex_tensor(table, [cs[0], d], &grad));
+            grad_cf = Some(flex_tensor(table, [cs[0], d], &grad));
         }
-        if let Some(node) = parent_side {
+        if want_side {
             // Passes 2k and 2k + 1: modality k's rows of the positives and the negatives.
             let rows: Vec<Vec<u32>> = (0..tables.side)
                 .flat_map(|k| {
@@ -268,7 +323,51 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
             let table = kernels::scatter_rows(ss[0], d, &passes, |pass, b, out| {
                 kernels::axpy(out, weight(pass % 2, b, pass / 2), user(b));
             });
-            grads.register::<Flex>(node.id, flex_tensor(table, [ss[0], ss[1]], &grad));
+            grad_side = Some(flex_tensor(table, [ss[0], ss[1]], &grad));
+        }
+        (grad_cf, grad_side)
+    }
+
+    fn square_sum(table: FloatTensor<Self>, ids: &[u32]) -> FloatTensor<Self> {
+        square_sum_forward(&table, ids)
+    }
+
+    fn square_sum_backward(
+        grad: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        ids: &[u32],
+    ) -> FloatTensor<Self> {
+        let (shape, values) = host(&table);
+        let (_, g) = host(&grad);
+        let (n, d) = (shape[0], shape[1]);
+        let twice_g = 2.0 * g[0];
+        let out = kernels::scatter_rows(n, d, &[ids], |_, b, row| {
+            let i = ids[b] as usize;
+            let x = &values[i * d..(i + 1) * d];
+            row.iter_mut().zip(x).for_each(|(o, &x)| *o += twice_g * x);
+        });
+        flex_tensor(out, [n, d], &grad)
+    }
+}
+
+/// Backward of the BPR differences through the backend's [`BatchKernels`].
+#[derive(Debug)]
+struct BprDifferencesBackward;
+
+impl<B: BatchKernels> Backward<B, 2> for BprDifferencesBackward {
+    type State = B::BprState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let _clock = stage_clock::time(Stage::Bpr);
+        let [parent_cf, parent_side] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (cf, side) =
+            B::bpr_backward(grad, ops.state, parent_cf.is_some(), parent_side.is_some());
+        if let (Some(node), Some(g)) = (parent_cf, cf) {
+            grads.register::<B>(node.id, g);
+        }
+        if let (Some(node), Some(g)) = (parent_side, side) {
+            grads.register::<B>(node.id, g);
         }
     }
 }
@@ -277,31 +376,22 @@ impl Backward<Flex, 2> for BprDifferencesBackward {
 #[derive(Debug)]
 struct GatheredSquareSumBackward;
 
-impl Backward<Flex, 1> for GatheredSquareSumBackward {
+impl<B: BatchKernels> Backward<B, 1> for GatheredSquareSumBackward {
     /// (table, ids).
-    type State = (FloatTensor<Flex>, Arc<Vec<u32>>);
+    type State = (FloatTensor<B>, Arc<Vec<u32>>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let _clock = stage_clock::time(Stage::Bpr);
         let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
+        let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = parent {
             let (table, ids) = ops.state;
-            let (shape, values) = host(&table);
-            let (_, g) = host(&grad);
-            let (n, d) = (shape[0], shape[1]);
-            let twice_g = 2.0 * g[0];
-            let out = kernels::scatter_rows(n, d, &[ids.as_slice()], |_, b, row| {
-                let i = ids[b] as usize;
-                let x = &values[i * d..(i + 1) * d];
-                row.iter_mut().zip(x).for_each(|(o, &x)| *o += twice_g * x);
-            });
-            grads.register::<Flex>(node.id, flex_tensor(out, [n, d], &grad));
+            grads.register::<B>(node.id, B::square_sum_backward(grad, table, &ids));
         }
     }
 }
 
-impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
+impl<B: BatchKernels, C: CheckpointStrategy> BatchBackend for Autodiff<B, C> {
     fn bpr_differences(
         cf: FloatTensor<Self>,
         side: FloatTensor<Self>,
@@ -314,7 +404,7 @@ impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let (cp, sp) = (cf.into_primitive(), side.into_primitive());
-        let (out, state) = bpr_forward(&cp, &sp, triples, tables);
+        let (out, state) = B::bpr_forward(cp, sp, triples, tables);
         record(kind, state, out)
     }
 
@@ -325,12 +415,12 @@ impl<C: CheckpointStrategy> BatchBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let tp = table.into_primitive();
-        let out = square_sum_forward(&tp, &ids);
+        let out = B::square_sum(tp.clone(), &ids);
         record(kind, (tp, ids), out)
     }
 }
 
-/// `r(u, pos) − r(u, neg)` per triple on flex tensors (see
+/// `r(u, pos) − r(u, neg)` per triple on any device with batch kernels (see
 /// [`BatchBackend::bpr_differences`]): `cf` the CF backbone's `[U + I, d]` table,
 /// `side` the side modalities' `[I, d]` tables stacked along rows, as [`ScoreTables`]
 /// says.
@@ -348,7 +438,7 @@ pub fn bpr_differences(
     ))
 }
 
-/// `Σᵦ ‖table[ids[b]]‖²` on a flex tensor (see [`BatchBackend::gathered_square_sum`]).
+/// `Σᵦ ‖table[ids[b]]‖²` on any device with batch kernels (see [`BatchBackend::gathered_square_sum`]).
 pub fn gathered_square_sum(table: Tensor<2>, ids: &Arc<Vec<u32>>) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as BatchBackend>::gathered_square_sum(
         table.into_dispatch(),

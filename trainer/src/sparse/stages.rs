@@ -15,9 +15,12 @@ pub struct FusedStages {
     /// The compression (Eq. 1) and the item graphs' mixed, normalised layers (Eq. 2–4,
     /// [`super::item_graph`]): flex.
     pub item_graphs: bool,
-    /// The batch's gathers with the BPR scores and the L2 sums, and the attention scores
-    /// ([`super::batch`], [`super::attention_scores`]): flex.
+    /// The batch's gathers with the BPR scores and the L2 sums ([`super::batch`]): flex
+    /// and CubeCL.
     pub batch: bool,
+    /// The batch's attention scores over gathered rows, for `--l2-on final`
+    /// ([`super::attention_scores`]): flex.
+    pub attention_scores: bool,
     /// The MP loss (Eq. 8, 10, [`super::mp_loss`]): flex.
     pub mp: bool,
 }
@@ -28,6 +31,7 @@ impl FusedStages {
         cf: false,
         item_graphs: false,
         batch: false,
+        attention_scores: false,
         mp: false,
     };
 
@@ -36,6 +40,7 @@ impl FusedStages {
         cf: true,
         item_graphs: true,
         batch: true,
+        attention_scores: true,
         mp: true,
     };
 
@@ -46,6 +51,7 @@ impl FusedStages {
         } else if cube::is_cube(device) {
             Self {
                 cf: true,
+                batch: true,
                 ..Self::REFERENCE
             }
         } else {

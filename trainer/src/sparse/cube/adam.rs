@@ -48,14 +48,8 @@ pub fn adam_step(
         None => (g.clone(), g.clone()),
     };
     let client = p.client.clone();
-    let empty = || {
-        empty_device_contiguous_dtype(
-            client.clone(),
-            p.device.clone(),
-            shape.clone(),
-            p.dtype,
-        )
-    };
+    let empty =
+        || empty_device_contiguous_dtype(client.clone(), p.device.clone(), shape.clone(), p.dtype);
     let (p_out, m_out, v_out) = (empty(), empty(), empty());
     let n = shape.iter().product::<usize>();
     if n == 0 {

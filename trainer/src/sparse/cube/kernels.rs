@@ -81,3 +81,229 @@ pub fn adam_step(
     v_out[i] = vi;
     p_out[i] = p[i] - (mi * combined_factor) / (f32::sqrt(vi) + eps) * lr;
 }
+
+/// Where row `item`'s modality `k` lives in the layout of `sparse::ScoreTables`: side
+/// modality `k < n_side` is row `k·I + item` of `side`, the interaction modality row
+/// `U + item` of `cf`. Returns (whether in `side`, the row's first element).
+#[cube]
+fn item_row(
+    item: usize,
+    k: usize,
+    n_users: usize,
+    n_items: usize,
+    n_side: usize,
+    d: usize,
+) -> (bool, usize) {
+    let in_side = k < n_side;
+    let mut row = n_users + item;
+    if in_side {
+        row = k * n_items + item;
+    }
+    (in_side, row * d)
+}
+
+/// Eq. 5–7 for the positive and the negative of triple `b` (one unit each triple):
+/// `diff[b] = r(u, pos) − r(u, neg)`, and `dscore[(side·B + b)·M + k] = ∂r/∂sᵏ =
+/// aᵏ(1 + (sᵏ − r)/√d)` for the backward (the affinities `sᵏ = u·vᵏ` are kept there
+/// first). `items` holds the positives, then the negatives; `sizes` is
+/// `[U, I, n_side, M, d, B]`. The softmax is
+/// `mario_shared::scorer::modality_attention`'s, in its order of operations.
+#[cube(launch)]
+pub fn bpr_scores(
+    cf: &Tensor<f32>,
+    side: &Tensor<f32>,
+    users: &Tensor<u32>,
+    items: &Tensor<u32>,
+    sizes: &Tensor<u32>,
+    diff: &mut Tensor<f32>,
+    dscore: &mut Tensor<f32>,
+    scale: f32,
+) {
+    let b = ABSOLUTE_POS;
+    let n = sizes[5] as usize;
+    if b >= n {
+        terminate!();
+    }
+    let (n_users, n_items, n_side) = (sizes[0] as usize, sizes[1] as usize, sizes[2] as usize);
+    let (m, d) = (sizes[3] as usize, sizes[4] as usize);
+    let user = users[b] as usize * d;
+    let mut score = 0.0f32;
+    for s in 0..2usize {
+        let item = items[s * n + b] as usize;
+        let at = (s * n + b) * m;
+        let mut max = 0.0f32;
+        for k in 0..m {
+            let (in_side, row) = item_row(item, k, n_users, n_items, n_side, d);
+            let mut dot = 0.0f32;
+            if in_side {
+                for c in 0..d {
+                    dot += cf[user + c] * side[row + c];
+                }
+            } else {
+                for c in 0..d {
+                    dot += cf[user + c] * cf[row + c];
+                }
+            }
+            dscore[at + k] = dot;
+            if k == 0 {
+                max = dot * scale;
+            } else {
+                max = f32::max(max, dot * scale);
+            }
+        }
+        let mut total = 0.0f32;
+        for k in 0..m {
+            total += f32::exp(dscore[at + k] * scale - max);
+        }
+        let mut r = 0.0f32;
+        for k in 0..m {
+            let a = f32::exp(dscore[at + k] * scale - max) / total;
+            r += a * dscore[at + k];
+        }
+        for k in 0..m {
+            let sk = dscore[at + k];
+            let a = f32::exp(sk * scale - max) / total;
+            dscore[at + k] = a * (1.0f32 + (sk - r) * scale);
+        }
+        if s == 0 {
+            score = r;
+        } else {
+            score -= r;
+        }
+    }
+    diff[b] = score;
+}
+
+/// The BPR differences' gradient for the CF table's rows the batch touched: unit
+/// (`t`, `c`) sums, in the order of its segment, the terms of row `rows[t]` (entries
+/// `code = pass·B + b`: passes 0 and 1 a user's `Σₖ wᵏ·vᵏ` for the positive and the
+/// negative, 2 and 3 the interaction item's `w·u`, with `w = ±g[b]·∂r/∂sᵏ`) and
+/// writes that element; the other rows stay as they are (zero).
+#[cube(launch)]
+pub fn bpr_grad_cf(
+    cf: &Tensor<f32>,
+    side: &Tensor<f32>,
+    users: &Tensor<u32>,
+    items: &Tensor<u32>,
+    sizes: &Tensor<u32>,
+    g: &Tensor<f32>,
+    dscore: &Tensor<f32>,
+    rows: &Tensor<u32>,
+    seg_ptr: &Tensor<u32>,
+    entries: &Tensor<u32>,
+    out: &mut Tensor<f32>,
+) {
+    let i = ABSOLUTE_POS;
+    let (n_users, n_items, n_side) = (sizes[0] as usize, sizes[1] as usize, sizes[2] as usize);
+    let (m, d, n) = (sizes[3] as usize, sizes[4] as usize, sizes[5] as usize);
+    if i >= rows.len() * d {
+        terminate!();
+    }
+    let (t, c) = (i / d, i % d);
+    let mut acc = 0.0f32;
+    for e in seg_ptr[t] as usize..seg_ptr[t + 1] as usize {
+        let code = entries[e] as usize;
+        let (pass, b) = (code / n, code % n);
+        let s = pass % 2;
+        let mut sign = 1.0f32;
+        if s == 1 {
+            sign = -1.0f32;
+        }
+        let weights = (s * n + b) * m;
+        if pass < 2 {
+            let item = items[s * n + b] as usize;
+            let mut sum = 0.0f32;
+            for k in 0..m {
+                let w = sign * g[b] * dscore[weights + k];
+                let (in_side, row) = item_row(item, k, n_users, n_items, n_side, d);
+                if in_side {
+                    sum += w * side[row + c];
+                } else {
+                    sum += w * cf[row + c];
+                }
+            }
+            acc += sum;
+        } else {
+            let w = sign * g[b] * dscore[weights + m - 1];
+            acc += w * cf[users[b] as usize * d + c];
+        }
+    }
+    out[rows[t] as usize * d + c] = acc;
+}
+
+/// The BPR differences' gradient for the side table's touched rows: entries
+/// `code = pass·B + b` with `pass = 2k + side`, each `±g[b]·∂r/∂sᵏ·u[b]`.
+#[cube(launch)]
+pub fn bpr_grad_side(
+    cf: &Tensor<f32>,
+    users: &Tensor<u32>,
+    sizes: &Tensor<u32>,
+    g: &Tensor<f32>,
+    dscore: &Tensor<f32>,
+    rows: &Tensor<u32>,
+    seg_ptr: &Tensor<u32>,
+    entries: &Tensor<u32>,
+    out: &mut Tensor<f32>,
+) {
+    let i = ABSOLUTE_POS;
+    let (m, d, n) = (sizes[3] as usize, sizes[4] as usize, sizes[5] as usize);
+    if i >= rows.len() * d {
+        terminate!();
+    }
+    let (t, c) = (i / d, i % d);
+    let mut acc = 0.0f32;
+    for e in seg_ptr[t] as usize..seg_ptr[t + 1] as usize {
+        let code = entries[e] as usize;
+        let (pass, b) = (code / n, code % n);
+        let s = pass % 2;
+        let mut sign = 1.0f32;
+        if s == 1 {
+            sign = -1.0f32;
+        }
+        let w = sign * g[b] * dscore[(s * n + b) * m + pass / 2];
+        acc += w * cf[users[b] as usize * d + c];
+    }
+    out[rows[t] as usize * d + c] = acc;
+}
+
+/// `out[b] = ‖table[ids[b]]‖²`, one unit per row, summed in order.
+#[cube(launch)]
+pub fn row_squares(table: &Tensor<f32>, ids: &Tensor<u32>, out: &mut Tensor<f32>) {
+    let b = ABSOLUTE_POS;
+    if b >= ids.len() {
+        terminate!();
+    }
+    let d = table.shape(1);
+    let row = ids[b] as usize;
+    let mut sum = 0.0f32;
+    for c in 0..d {
+        let x = table[row * d + c];
+        sum += x * x;
+    }
+    out[b] = sum;
+}
+
+/// The gathered sum of squares' gradient for its touched rows: row `rows[t]` drawn
+/// `seg_ptr[t + 1] − seg_ptr[t]` times receives `2·g·x` that many times.
+#[cube(launch)]
+pub fn row_squares_grad(
+    table: &Tensor<f32>,
+    g: &Tensor<f32>,
+    rows: &Tensor<u32>,
+    seg_ptr: &Tensor<u32>,
+    out: &mut Tensor<f32>,
+) {
+    let i = ABSOLUTE_POS;
+    let d = table.shape(1);
+    if i >= rows.len() * d {
+        terminate!();
+    }
+    let (t, c) = (i / d, i % d);
+    let at = rows[t] as usize * d + c;
+    let twice_g = 2.0f32 * g[0];
+    let mut acc = 0.0f32;
+    for _ in seg_ptr[t]..seg_ptr[t + 1] {
+        acc += twice_g * table[at];
+    }
+    out[at] = acc;
+}

@@ -5,6 +5,7 @@
 //! [`super::lightgcn`] shares with flex.
 
 mod adam;
+mod batch;
 mod csr;
 mod kernels;
 #[cfg(test)]

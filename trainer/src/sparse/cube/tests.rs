@@ -10,7 +10,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::{self, BackendChoice};
-use crate::sparse::{Csr, LightGcnGraph, SparseMatrix, lightgcn_readout, spmm};
+use crate::sparse::{
+    Csr, LightGcnGraph, ScoreTables, SparseMatrix, Triples, bpr_differences, gathered_square_sum,
+    lightgcn_readout, spmm,
+};
 use crate::tensor::{float_tensor, to_f32};
 use crate::train::optimizer::device_step;
 
@@ -170,4 +173,71 @@ fn adam_kernel_on_wgpu_matches_burns_adam() {
         );
     }
     assert_ne!(to_f32(on_gpu), start, "the steps moved the parameters");
+}
+
+/// The BPR differences and the L2 sums with their gradients on wgpu equal flex's:
+/// two side modalities and the interaction one, users and items drawn more than once
+/// (rows whose terms the segmented reduction adds), 700 triples (3 cubes).
+#[test]
+fn batch_bpr_and_l2_on_wgpu_match_flex() {
+    let mut rng = ChaCha8Rng::seed_from_u64(24);
+    let (n_users, n_items, d, b) = (150, 90, 24, 700);
+    let tables = ScoreTables {
+        n_users,
+        n_items,
+        side: 2,
+        interaction: true,
+    };
+    let draw = |rng: &mut ChaCha8Rng, n: usize| -> Vec<u32> {
+        (0..b).map(|_| rng.random_range(0..n as u32)).collect()
+    };
+    let triples = Arc::new(Triples {
+        users: draw(&mut rng, n_users),
+        pos: draw(&mut rng, n_items),
+        neg: draw(&mut rng, n_items),
+    });
+    let cf = random(&mut rng, (n_users + n_items) * d);
+    let side = random(&mut rng, 2 * n_items * d);
+    let probe = random(&mut rng, b);
+    let items: Arc<Vec<u32>> = Arc::new([triples.pos.clone(), triples.neg.clone()].concat());
+    let run = |device: &Device| {
+        let grad_device = device.clone().autodiff();
+        let cf = float_tensor(cf.clone(), [n_users + n_items, d], &grad_device).require_grad();
+        let side = float_tensor(side.clone(), [2 * n_items, d], &grad_device).require_grad();
+        let diff = bpr_differences(cf.clone(), side.clone(), &triples, tables);
+        let l2 = gathered_square_sum(cf.clone(), &items);
+        let loss = (diff.clone() * float_tensor(probe.clone(), [b], &grad_device)).sum()
+            + l2.clone() * 0.5;
+        let grads = loss.backward();
+        let grad = |t: &Tensor<2>| to_f32(t.grad(&grads).expect("a gradient"));
+        (
+            to_f32(diff.inner()),
+            to_f32(l2.inner()),
+            grad(&cf),
+            grad(&side),
+        )
+    };
+    let (flex_diff, flex_l2, flex_gcf, flex_gside) = run(&Device::flex());
+    let (gpu_diff, gpu_l2, gpu_gcf, gpu_gside) = run(&wgpu());
+    assert_close(&gpu_diff, &flex_diff, "r(u, pos) − r(u, neg)");
+    assert_close(&gpu_l2, &flex_l2, "Σ‖x‖²");
+    assert_close(&gpu_gcf, &flex_gcf, "∂cf");
+    assert_close(&gpu_gside, &flex_gside, "∂side");
+    assert!(
+        flex_gside.iter().any(|&g| g != 0.0),
+        "the side gradient is not all zero"
+    );
+}
+
+/// Segments list each row's terms once, in pass then batch order, rows ascending.
+#[test]
+fn segments_group_terms_by_row_in_pass_then_batch_order() {
+    let s = super::batch::Segments::group(&[&[4, 1, 4], &[1, 7, 4]], 3);
+    assert_eq!(s.rows, vec![1, 4, 7]);
+    assert_eq!(s.seg_ptr, vec![0, 2, 5, 6]);
+    // Row 1: pass 0 entry 1, pass 1 entry 0; row 4: pass 0 entries 0 and 2, pass 1 entry 2.
+    assert_eq!(s.entries, vec![1, 3, 0, 2, 5, 4]);
+    let empty = super::batch::Segments::group(&[&[]], 0);
+    assert!(empty.rows.is_empty() && empty.entries.is_empty());
+    assert_eq!(empty.seg_ptr, vec![0]);
 }
