@@ -4,13 +4,19 @@
 //! thread-local clock: the operations and burn's backward run on that thread). Off,
 //! an operation pays one thread-local read.
 //!
+//! On a device that runs its operations asynchronously (a GPU through CubeCL), an
+//! operation returns once its kernels are queued: there the bench starts the clock
+//! with the device's `sync` ([`start_synced`]), which every guard calls when it starts
+//! and when it ends, so each stage's time is the device's, at the cost of the overlap
+//! between the host and the device that an unmeasured epoch has.
+//!
 //! The stages are [`crate::roofline`]'s, so each measured time sits next to its
 //! floor. Parallel loops run inside an operation, so the counters are wall time on
 //! the calling thread; what an epoch spends outside every stage (sampling, burn's
 //! graph bookkeeping, the small tensor ops between the fused ones) is the epoch
 //! minus their sum.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 /// A stage of the training step.
@@ -55,6 +61,17 @@ impl Stage {
 thread_local! {
     /// Each stage's nanoseconds on this thread since [`start`]; `None` while stopped.
     static NANOS: Cell<Option<[u64; Stage::ALL.len()]>> = const { Cell::new(None) };
+    /// What waits for the device's queued work, while [`start_synced`]'s clock runs.
+    static SYNC: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+}
+
+/// Waits for the device's queued work where the clock was started with a sync.
+fn sync() {
+    SYNC.with(|s| {
+        if let Some(sync) = s.borrow().as_ref() {
+            sync();
+        }
+    });
 }
 
 /// Adds the time until it is dropped to its stage's counter (nothing when the clock
@@ -66,12 +83,16 @@ pub struct StageTimer(Option<(Stage, Instant)>);
 #[inline]
 pub fn time(stage: Stage) -> StageTimer {
     let running = NANOS.with(|n| n.get().is_some());
-    StageTimer(running.then(|| (stage, Instant::now())))
+    StageTimer(running.then(|| {
+        sync();
+        (stage, Instant::now())
+    }))
 }
 
 impl Drop for StageTimer {
     fn drop(&mut self) {
         if let Some((stage, started)) = self.0 {
+            sync();
             let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             NANOS.with(|n| {
                 if let Some(mut counts) = n.get() {
@@ -88,9 +109,17 @@ pub fn start() {
     NANOS.with(|n| n.set(Some([0; Stage::ALL.len()])));
 }
 
+/// [`start`], each guard calling `sync` (which waits for the device's queued work)
+/// when it starts and when it ends, until [`stop`].
+pub fn start_synced(sync: impl Fn() + 'static) {
+    SYNC.with(|s| *s.borrow_mut() = Some(Box::new(sync)));
+    start();
+}
+
 /// Stops this thread's clock and returns each stage's seconds since [`start`], in
 /// [`Stage::ALL`]'s order (all zero if it was not running).
 pub fn stop() -> [f64; Stage::ALL.len()] {
+    SYNC.with(|s| s.borrow_mut().take());
     let counts = NANOS.with(|n| n.take()).unwrap_or_default();
     counts.map(|c| c as f64 * 1e-9)
 }

@@ -127,7 +127,7 @@ impl Mario {
             .iter()
             .map(|m| {
                 let weight = params.get(&format!("compress.{}", m.name)).clone();
-                if self.fused.item_graphs {
+                if self.fused.compression {
                     sparse::compress(m.features.clone(), weight)
                 } else {
                     m.features.clone().matmul(weight)

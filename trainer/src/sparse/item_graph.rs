@@ -16,7 +16,7 @@
 //! that read `rᵢ` as a neighbour). The backward's last pass writes each row of `∂x`
 //! once: the cosines' part through the unit rows and the first layer's `Ḡᵀ·∂h₁`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -25,9 +25,11 @@ use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
+use burn_cubecl::CubeBackend;
 
 use rayon::prelude::*;
 
+use super::cube::DeviceMixedGraph;
 use super::kernels::{self, FanIndex, ROWS_PER_TASK, SelfDotsGradRows};
 use super::ops::{flex_tensor, host, record};
 use super::simd::{RowKernel, weighted_rows_add};
@@ -43,6 +45,8 @@ pub struct MixedGraph {
     pub learnt: Arc<FanIndex>,
     pub all: Arc<FanIndex>,
     pub lambda: f32,
+    /// The graph on the CubeCL device of the first operation on one.
+    on_device: OnceLock<(cubecl::Device, DeviceMixedGraph)>,
 }
 
 /// One modality's graph over `n` items before it is indexed: `λ·sᵐ` of the raw
@@ -76,6 +80,20 @@ impl MixedGraph {
             learnt: Arc::new(shifted_index(parts, n, |p| p.learnt_ids)),
             all: Arc::new(shifted_index(parts, n, |p| p.all_ids)),
             lambda,
+            on_device: OnceLock::new(),
+        }
+    }
+
+    /// The graph on `device`, uploaded on first use (a second device gets a copy of its
+    /// own each call).
+    pub(super) fn on_device(&self, device: &cubecl::Device) -> DeviceMixedGraph {
+        let cached = self
+            .on_device
+            .get_or_init(|| (device.clone(), DeviceMixedGraph::upload(self, device)));
+        if &cached.0 == device {
+            cached.1.clone()
+        } else {
+            DeviceMixedGraph::upload(self, device)
         }
     }
 }
@@ -104,7 +122,7 @@ fn shifted_index<'a>(
 const TINY: f32 = 1e-12;
 
 /// The item-graph embeddings operation a backend can run natively.
-#[backend_extension(Autodiff, Flex)]
+#[backend_extension(Autodiff, Cube, Flex)]
 pub trait ItemGraphBackend: Backend {
     /// `h_L` `[I, d]`: `layers` (≥ 1) products of `Ḡ` of `graph` with the compressed
     /// embeddings `x` `[I, d]`.
@@ -113,6 +131,21 @@ pub trait ItemGraphBackend: Backend {
         graph: Arc<MixedGraph>,
         layers: usize,
     ) -> FloatTensor<Self>;
+}
+
+/// The item-graph kernels a backend supplies (flex's below, CubeCL's in
+/// [`super::cube`]); the autodiff bookkeeping around them is written once.
+pub trait ItemGraphKernels: Backend {
+    /// What the backward reads, as the forward left it.
+    type State: Clone + Send + std::fmt::Debug + 'static;
+    /// `h_L` for `layers` ≥ 1 and the backward's state.
+    fn embeddings_forward(
+        x: FloatTensor<Self>,
+        graph: &Arc<MixedGraph>,
+        layers: usize,
+    ) -> (FloatTensor<Self>, Self::State);
+    /// `∂x` for `g = ∂L/∂h_L`.
+    fn embeddings_backward(g: FloatTensor<Self>, state: Self::State) -> FloatTensor<Self>;
 }
 
 /// The weights' forward values the backward reuses.
@@ -324,43 +357,77 @@ impl ItemGraphBackend for Flex {
     }
 }
 
-/// What the backward reads: the weights' forward values, `x` and `h_1 … h_{L−1}`.
+impl ItemGraphBackend for CubeBackend {
+    fn item_graph_embeddings(
+        x: FloatTensor<Self>,
+        graph: Arc<MixedGraph>,
+        layers: usize,
+    ) -> FloatTensor<Self> {
+        Self::embeddings_forward(x, &graph, layers).0
+    }
+}
+
+/// What the backward reads on flex: the weights' forward values, `x` and
+/// `h_1 … h_{L−1}`.
 #[derive(Debug, Clone)]
-struct State {
+pub struct State {
     weights: Arc<Forward>,
     x: FloatTensor<Flex>,
     hidden: Arc<Vec<Vec<f32>>>,
     graph: Arc<MixedGraph>,
 }
 
+impl ItemGraphKernels for Flex {
+    type State = State;
+
+    fn embeddings_forward(
+        x: FloatTensor<Self>,
+        graph: &Arc<MixedGraph>,
+        layers: usize,
+    ) -> (FloatTensor<Self>, State) {
+        let (shape, values) = host(&x);
+        let d = shape[1];
+        let (f, hidden, out) = embeddings_forward(&values, d, graph, layers);
+        drop(values);
+        let out = flex_tensor(out, [graph.all.n_rows, d], &x);
+        let state = State {
+            weights: Arc::new(f),
+            x,
+            hidden: Arc::new(hidden),
+            graph: graph.clone(),
+        };
+        (out, state)
+    }
+
+    fn embeddings_backward(grad: FloatTensor<Self>, state: State) -> FloatTensor<Self> {
+        let (shape, g) = host(&grad);
+        let (_, x) = host(&state.x);
+        let d = shape[1];
+        let inputs: Vec<&[f32]> = std::iter::once(&*x)
+            .chain(state.hidden.iter().map(Vec::as_slice))
+            .collect();
+        let d_x = backward(&state.weights, &inputs, &g, d, &state.graph);
+        flex_tensor(d_x, [state.graph.all.n_rows, d], &grad)
+    }
+}
+
 #[derive(Debug)]
 struct ItemGraphBackward;
 
-impl Backward<Flex, 1> for ItemGraphBackward {
-    type State = State;
+impl<B: ItemGraphKernels> Backward<B, 1> for ItemGraphBackward {
+    type State = B::State;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let _clock = stage_clock::time(Stage::ItemGraphs);
         let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
+        let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = parent {
-            let state = ops.state;
-            let (shape, g) = host(&grad);
-            let (_, x) = host(&state.x);
-            let d = shape[1];
-            let inputs: Vec<&[f32]> = std::iter::once(&*x)
-                .chain(state.hidden.iter().map(Vec::as_slice))
-                .collect();
-            let d_x = backward(&state.weights, &inputs, &g, d, &state.graph);
-            grads.register::<Flex>(
-                node.id,
-                flex_tensor(d_x, [state.graph.all.n_rows, d], &grad),
-            );
+            grads.register::<B>(node.id, B::embeddings_backward(grad, ops.state));
         }
     }
 }
 
-impl<C: CheckpointStrategy> ItemGraphBackend for Autodiff<Flex, C> {
+impl<B: ItemGraphKernels, C: CheckpointStrategy> ItemGraphBackend for Autodiff<B, C> {
     fn item_graph_embeddings(
         x: FloatTensor<Self>,
         graph: Arc<MixedGraph>,
@@ -371,18 +438,7 @@ impl<C: CheckpointStrategy> ItemGraphBackend for Autodiff<Flex, C> {
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful();
-        let xp = x.into_primitive();
-        let (shape, values) = host(&xp);
-        let d = shape[1];
-        let (f, hidden, out) = embeddings_forward(&values, d, &graph, layers);
-        drop(values);
-        let out = flex_tensor(out, [graph.all.n_rows, d], &xp);
-        let state = State {
-            weights: Arc::new(f),
-            x: xp,
-            hidden: Arc::new(hidden),
-            graph,
-        };
+        let (out, state) = B::embeddings_forward(x.into_primitive(), &graph, layers);
         record(kind, state, out)
     }
 }

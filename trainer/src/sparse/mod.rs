@@ -22,7 +22,7 @@ mod table;
 mod tests;
 
 pub use batch::{BatchKernels, ScoreTables, Triples, bpr_differences, gathered_square_sum};
-pub use item_graph::{GraphParts, MixedGraph, item_graph_embeddings};
+pub use item_graph::{GraphParts, ItemGraphKernels, MixedGraph, item_graph_embeddings};
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES};
 pub use lightgcn::{LightGcnGraph, lightgcn_readout};
 pub use mp::MpRows;

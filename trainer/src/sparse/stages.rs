@@ -12,8 +12,11 @@ pub struct FusedStages {
     /// The CF backbone's graph products and LightGCN's readout ([`super::spmm`],
     /// [`super::lightgcn`]): flex and CubeCL (wgpu, CUDA).
     pub cf: bool,
-    /// The compression (Eq. 1) and the item graphs' mixed, normalised layers (Eq. 2–4,
-    /// [`super::item_graph`]): flex.
+    /// The compression (Eq. 1) as one operation reading the features in place
+    /// ([`super::compress`]): flex (elsewhere burn's matmul is the fused form).
+    pub compression: bool,
+    /// The item graphs' mixed, normalised layers, every side modality at once (Eq. 2–4,
+    /// [`super::item_graph`]): flex and CubeCL.
     pub item_graphs: bool,
     /// The batch's gathers with the BPR scores and the L2 sums ([`super::batch`]): flex
     /// and CubeCL.
@@ -29,6 +32,7 @@ impl FusedStages {
     /// Every stage through the dense reference.
     pub const REFERENCE: Self = Self {
         cf: false,
+        compression: false,
         item_graphs: false,
         batch: false,
         attention_scores: false,
@@ -38,6 +42,7 @@ impl FusedStages {
     /// Every stage fused.
     pub const ALL: Self = Self {
         cf: true,
+        compression: true,
         item_graphs: true,
         batch: true,
         attention_scores: true,
@@ -51,6 +56,7 @@ impl FusedStages {
         } else if cube::is_cube(device) {
             Self {
                 cf: true,
+                item_graphs: true,
                 batch: true,
                 ..Self::REFERENCE
             }

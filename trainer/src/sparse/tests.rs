@@ -279,12 +279,12 @@ fn item_graph_embeddings_match_the_burn_chain_values_and_gradients() {
             raw.iter().chain(learnt).copied().collect::<Vec<_>>()
         })
         .collect();
-    let graph = Arc::new(MixedGraph {
-        raw_weight: raw_weight.clone(),
-        learnt: Arc::new(FanIndex::new(learnt_ids.clone(), n, n)),
-        all: Arc::new(FanIndex::new(all_ids.clone(), n, n)),
-        lambda,
-    });
+    let part = GraphParts {
+        raw_weight: &raw_weight,
+        learnt_ids: &learnt_ids,
+        all_ids: &all_ids,
+    };
+    let graph = Arc::new(MixedGraph::stacked(&[part], n, lambda));
     let probe = float_tensor(random(&mut rng, n * d), [n, d], &Device::flex());
     let ids = |v: &[u32]| int_tensor(v.iter().map(|&i| i as i64).collect(), &device);
     let run = |fast: bool, layers: usize| {

@@ -7,6 +7,7 @@
 mod adam;
 mod batch;
 mod csr;
+mod item_graph;
 mod kernels;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ use burn_cubecl::CubeBackend;
 
 pub use adam::adam_step;
 pub use csr::DeviceCsr;
+pub use item_graph::DeviceMixedGraph;
 
 use super::lightgcn::LightGcnGraph;
 use super::spmm::{GraphKernels, SparseMatrix};
