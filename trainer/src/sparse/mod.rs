@@ -12,7 +12,8 @@ pub mod cube;
 mod item_graph;
 mod kernels;
 mod lightgcn;
-mod mp;
+pub(crate) mod mp;
+pub(crate) mod mp_loss;
 mod ops;
 pub(crate) mod simd;
 mod spmm;
@@ -26,6 +27,7 @@ pub use item_graph::{GraphParts, ItemGraphKernels, MixedGraph, item_graph_embedd
 pub use kernels::{Csr, FanIndex, MAX_FUSED_MODALITIES};
 pub use lightgcn::{LightGcnGraph, lightgcn_readout};
 pub use mp::MpRows;
-pub use ops::{attention_scores, compress, mp_loss};
+pub use mp_loss::{MpKernels, mp_loss};
+pub use ops::{attention_scores, compress};
 pub use spmm::{GraphKernels, SparseMatrix, spmm};
 pub use stages::{FusedStages, is_flex};

@@ -1,13 +1,15 @@
-//! The compression, the batch's attention scores and the MP loss as burn operations
+//! The compression and the batch's attention scores as burn operations
 //! with hand-written backward passes, on burn's `flex` CPU backend (plain and under
 //! autodiff).
 //!
 //! The operations are declared once as a burn backend extension
 //! ([`SparseBackend`]), implemented for `Flex` and for `Autodiff<Flex>`, and called
-//! through [`compress`], [`attention_scores`] and [`mp_loss`] on ordinary `Tensor`s.
+//! through [`compress`] and [`attention_scores`] on ordinary `Tensor`s.
 //! On other devices the model keeps the dense reference path in [`crate::model`],
 //! and tests check the two against each other, values and gradients. (The graph
-//! products, on every backend, are in [`super::spmm`] and [`super::lightgcn`].)
+//! products, the item graphs, the batch's BPR scores and the MP loss, on every backend,
+//! are in [`super::spmm`], [`super::lightgcn`], [`super::item_graph`], [`super::batch`]
+//! and [`super::mp_loss`].)
 
 use std::sync::Arc;
 
@@ -23,8 +25,6 @@ use burn::tensor::{Tensor, TensorData};
 use mario_shared::matmul::{MatRef, matmul_par};
 
 use super::kernels;
-use super::mp::MpRows;
-use super::table::{gather_rows, scatter_distinct_rows};
 use crate::stage_clock::{self, Stage};
 
 /// Sparse graph operations a backend can run natively.
@@ -36,18 +36,6 @@ pub trait SparseBackend: Backend {
     fn compress(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Eq. 5–7 fused: `u` `[B, d]`, `v` `[B, M, d]` → scores `[B]`.
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// Eq. 8 + 10 fused for one modality: decode the rows `first_row + rows.ids`
-    /// (distinct) of `table` (`[I, d]`, or the modalities' tables stacked along rows,
-    /// read in place of a burn `select` or `narrow`, whose backward is a serial scatter)
-    /// with `decoder` (`[d, dₘ]`) and return `[1]`, the weighted mean absolute error
-    /// against the rows `rows.ids` of `target` (`[I, dₘ]`, a constant).
-    fn mp_loss(
-        table: FloatTensor<Self>,
-        decoder: FloatTensor<Self>,
-        target: FloatTensor<Self>,
-        rows: Arc<MpRows>,
-        first_row: usize,
-    ) -> FloatTensor<Self>;
 }
 
 /// The `f32` values of a flex tensor, in row-major order, and its shape.
@@ -94,16 +82,6 @@ impl SparseBackend for Flex {
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
         attention_forward(&u, &v).0
     }
-
-    fn mp_loss(
-        table: FloatTensor<Self>,
-        decoder: FloatTensor<Self>,
-        target: FloatTensor<Self>,
-        rows: Arc<MpRows>,
-        first_row: usize,
-    ) -> FloatTensor<Self> {
-        mp_forward(table, decoder, &target, &rows, first_row)
-    }
 }
 
 /// The scores `[B]` and the `∂r/∂sᵐ` their backward needs.
@@ -122,117 +100,6 @@ fn attention_forward(
     );
     let out = Flex::float_from_data(TensorData::new(scores, [shape[0]]), &u.device());
     (out, dscore)
-}
-
-/// The rows of the decoded table that `rows` names: `first_row + rows.ids`.
-fn table_rows(rows: &MpRows, first_row: usize) -> std::borrow::Cow<'_, [u32]> {
-    if first_row == 0 {
-        return std::borrow::Cow::Borrowed(&rows.ids);
-    }
-    let shift = u32::try_from(first_row).expect("mp: table rows fit u32");
-    std::borrow::Cow::Owned(rows.ids.iter().map(|&i| i + shift).collect())
-}
-
-/// The MP loss `[1]`, decoding the rows `first_row + rows.ids` of `table`.
-fn mp_forward(
-    table: FloatTensor<Flex>,
-    decoder: FloatTensor<Flex>,
-    target: &FloatTensor<Flex>,
-    rows: &MpRows,
-    first_row: usize,
-) -> FloatTensor<Flex> {
-    let device = table.device();
-    let (shape, values) = host(&table);
-    let code = gather_rows(&values, shape[1], &table_rows(rows, first_row));
-    let (dec_shape, dec) = host(&decoder);
-    let (_, tgt) = host(target);
-    let (loss, _) = rows.decode_loss(&code, &dec, &tgt, shape[1], dec_shape[1]);
-    Flex::float_from_data(TensorData::new(vec![loss as f32], [1]), &device)
-}
-
-/// The MP loss `[1]` and what its backward needs, in one pass
-/// ([`MpRows::decode_loss_with_grad`]).
-fn mp_forward_with_grad(
-    table: &FloatTensor<Flex>,
-    decoder: &FloatTensor<Flex>,
-    target: &FloatTensor<Flex>,
-    rows: &MpRows,
-    first_row: usize,
-) -> (FloatTensor<Flex>, MpGradients) {
-    let (shape, values) = host(table);
-    let [n_rows, d] = [shape[0], shape[1]];
-    let table_rows = table_rows(rows, first_row).into_owned();
-    let code = gather_rows(&values, d, &table_rows);
-    let (dec_shape, dec) = host(decoder);
-    let (_, tgt) = host(target);
-    let dm = dec_shape[1];
-    let fused = rows.decode_loss_with_grad(&code, &dec, &tgt, d, dm);
-    let out = Flex::float_from_data(
-        TensorData::new(vec![fused.loss as f32], [1]),
-        &table.device(),
-    );
-    let gradients = MpGradients {
-        grad_code: fused.grad_code,
-        table_rows,
-        table_shape: [n_rows, d],
-        grad_decoder: flex_tensor(fused.grad_decoder, [d, dm], decoder),
-    };
-    (out, gradients)
-}
-
-/// The fused MP loss's gradients for an upstream gradient of 1, as its forward pass
-/// took them: the decoded rows' `∂code` (`[n, d]`, to be scattered into the table's
-/// rows `table_rows`, the table being `table_shape`, which may be several modalities'
-/// stack) and `∂W̃` (`[d, dₘ]`).
-#[derive(Debug, Clone)]
-struct MpGradients {
-    grad_code: Vec<f32>,
-    table_rows: Vec<u32>,
-    table_shape: [usize; 2],
-    grad_decoder: FloatTensor<Flex>,
-}
-
-/// Backward of the fused MP loss: the gradients [`MpRows::decode_loss_with_grad`] took
-/// in the forward pass (for an upstream gradient of 1), scaled by the upstream
-/// gradient where it is not 1 (the decoded rows only, before they are scattered into
-/// the table's shape).
-#[derive(Debug)]
-struct MpLossBackward;
-
-impl Backward<Flex, 2> for MpLossBackward {
-    type State = Arc<MpGradients>;
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let _clock = stage_clock::time(Stage::Mp);
-        let [parent_table, parent_decoder] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (_, g) = host(&grad);
-        let g = g[0];
-        let state = Arc::try_unwrap(ops.state).unwrap_or_else(|shared| (*shared).clone());
-        let scaled = |values: Vec<f32>| -> Vec<f32> {
-            if g == 1.0 {
-                return values;
-            }
-            values.iter().map(|&v| v * g).collect()
-        };
-        if let Some(node) = parent_table {
-            let [n_rows, d] = state.table_shape;
-            let code = scaled(state.grad_code);
-            let table = scatter_distinct_rows(n_rows, d, &state.table_rows, &code);
-            grads.register::<Flex>(node.id, flex_tensor(table, [n_rows, d], &grad));
-        }
-        if let Some(node) = parent_decoder {
-            let gradient = if g == 1.0 {
-                state.grad_decoder
-            } else {
-                let shape = state.grad_decoder.shape();
-                let (_, values) = host(&state.grad_decoder);
-                let values = scaled(values.into_owned());
-                flex_tensor(values, [shape[0], shape[1]], &state.grad_decoder)
-            };
-            grads.register::<Flex>(node.id, gradient);
-        }
-    }
 }
 
 /// Backward of the compression: `∂W = xᵀ·g` (the features read in place through a
@@ -325,32 +192,6 @@ impl<C: CheckpointStrategy> SparseBackend for Autodiff<Flex, C> {
         record(kind, (xp, wp), out)
     }
 
-    fn mp_loss(
-        table: FloatTensor<Self>,
-        decoder: FloatTensor<Self>,
-        target: FloatTensor<Self>,
-        rows: Arc<MpRows>,
-        first_row: usize,
-    ) -> FloatTensor<Self> {
-        let _clock = stage_clock::time(Stage::Mp);
-        let kind = MpLossBackward
-            .prepare::<C>([table.node(), decoder.node()])
-            .compute_bound()
-            .stateful();
-        let (cp, dp) = (table.into_primitive(), decoder.into_primitive());
-        match kind {
-            // Training: the loss and its gradients in one pass.
-            OpsKind::Tracked(prep) => {
-                let (out, gradients) =
-                    mp_forward_with_grad(&cp, &dp, target.primitive(), &rows, first_row);
-                prep.finish(Arc::new(gradients), out)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(mp_forward(cp, dp, target.primitive(), &rows, first_row))
-            }
-        }
-    }
-
     fn attention_scores(u: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
         let _clock = stage_clock::time(Stage::Bpr);
         let kind = AttentionScoresBackward
@@ -368,25 +209,6 @@ pub fn compress(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as SparseBackend>::compress(
         x.into_dispatch(),
         w.into_dispatch(),
-    ))
-}
-
-/// The fused MP loss of one modality on flex tensors (see [`SparseBackend::mp_loss`]):
-/// the rows `first_row + rows.ids` of `table` decoded against the rows `rows.ids` of
-/// `target`.
-pub fn mp_loss(
-    table: Tensor<2>,
-    decoder: Tensor<2>,
-    target: Tensor<2>,
-    rows: &Arc<MpRows>,
-    first_row: usize,
-) -> Tensor<1> {
-    Tensor::from_dispatch(<Dispatch as SparseBackend>::mp_loss(
-        table.into_dispatch(),
-        decoder.into_dispatch(),
-        target.into_dispatch(),
-        rows.clone(),
-        first_row,
     ))
 }
 

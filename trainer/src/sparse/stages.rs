@@ -24,7 +24,7 @@ pub struct FusedStages {
     /// The batch's attention scores over gathered rows, for `--l2-on final`
     /// ([`super::attention_scores`]): flex.
     pub attention_scores: bool,
-    /// The MP loss (Eq. 8, 10, [`super::mp_loss`]): flex.
+    /// The MP loss (Eq. 8, 10, [`super::mp_loss`]): flex and CubeCL.
     pub mp: bool,
 }
 
@@ -58,6 +58,7 @@ impl FusedStages {
                 cf: true,
                 item_graphs: true,
                 batch: true,
+                mp: true,
                 ..Self::REFERENCE
             }
         } else {

@@ -598,3 +598,72 @@ pub fn input_grads(
         out[at] = (out[at] - unit[at] * along) / norm + first;
     }
 }
+
+/// `out[i, c] = table[ids[i], c]`, one unit per element.
+#[cube(launch)]
+pub fn gather_rows(table: &Tensor<f32>, ids: &Tensor<u32>, out: &mut Tensor<f32>) {
+    let at = ABSOLUTE_POS;
+    if at >= out.len() {
+        terminate!();
+    }
+    let d = out.shape(1);
+    out[at] = table[ids[at / d] as usize * d + at % d];
+}
+
+/// `out[ids[i], c] = rows[i, c]` for distinct `ids` (the other rows of `out` as they
+/// are), one unit per element of `rows`.
+#[cube(launch)]
+pub fn scatter_rows(rows: &Tensor<f32>, ids: &Tensor<u32>, out: &mut Tensor<f32>) {
+    let at = ABSOLUTE_POS;
+    if at >= rows.len() {
+        terminate!();
+    }
+    let d = rows.shape(1);
+    out[ids[at / d] as usize * d + at % d] = rows[at];
+}
+
+/// The MP loss's comparison (Eq. 10), one unit per element `(i, e)` of the decoded
+/// rows: `abs[i, e] = wᵢ·|dec[i, e] − target[ids[i], e]|` and, when `with_grad`,
+/// `grad[i, e] = wᵢ·sign(…)·scale` (sign 0 at 0), the loss's gradient with respect to
+/// the decoded row for an upstream gradient of 1.
+#[cube(launch)]
+pub fn mp_compare(
+    decoded: &Tensor<f32>,
+    target: &Tensor<f32>,
+    ids: &Tensor<u32>,
+    weights: &Tensor<f32>,
+    abs: &mut Tensor<f32>,
+    grad: &mut Tensor<f32>,
+    scale: f32,
+    #[comptime] with_grad: bool,
+) {
+    let at = ABSOLUTE_POS;
+    if at >= decoded.len() {
+        terminate!();
+    }
+    let dm = decoded.shape(1);
+    let (i, e) = (at / dm, at % dm);
+    let diff = decoded[at] - target[ids[i] as usize * dm + e];
+    let w = weights[i];
+    abs[at] = w * f32::abs(diff);
+    if with_grad {
+        let mut sign = 0.0f32;
+        if diff > 0.0f32 {
+            sign = 1.0f32;
+        }
+        if diff < 0.0f32 {
+            sign = -1.0f32;
+        }
+        grad[at] = w * sign * scale;
+    }
+}
+
+/// `out[i] = x[i]·g[0]`, one unit per element.
+#[cube(launch)]
+pub fn scaled_by(x: &Tensor<f32>, g: &Tensor<f32>, out: &mut Tensor<f32>) {
+    let at = ABSOLUTE_POS;
+    if at >= out.len() {
+        terminate!();
+    }
+    out[at] = x[at] * g[0];
+}

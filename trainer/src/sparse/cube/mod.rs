@@ -9,6 +9,7 @@ mod batch;
 mod csr;
 mod item_graph;
 mod kernels;
+mod mp_loss;
 #[cfg(test)]
 mod tests;
 

@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::{self, BackendChoice};
 use crate::sparse::{
-    Csr, GraphParts, LightGcnGraph, MixedGraph, ScoreTables, SparseMatrix, Triples,
-    bpr_differences, gathered_square_sum, item_graph_embeddings, lightgcn_readout, spmm,
+    Csr, GraphParts, LightGcnGraph, MixedGraph, MpRows, ScoreTables, SparseMatrix, Triples,
+    bpr_differences, gathered_square_sum, item_graph_embeddings, lightgcn_readout, mp_loss, spmm,
 };
 use crate::tensor::{float_tensor, to_f32};
 use crate::train::optimizer::device_step;
@@ -304,4 +304,43 @@ fn item_graph_on_wgpu_matches_flex() {
         assert_close(&gpu_h, &flex_h, &format!("h_L, L = {layers}"));
         assert_close(&gpu_grad, &flex_grad, &format!("∂x, L = {layers}"));
     }
+}
+
+/// The MP loss and both gradients on wgpu equal flex's: the rows of the second block
+/// of a stacked table (`first_row`), counts above one, a 700-d modality (the decoded
+/// rows span several cubes), and an upstream gradient other than 1.
+#[test]
+fn mp_loss_on_wgpu_matches_flex() {
+    let mut rng = ChaCha8Rng::seed_from_u64(26);
+    let (n_items, d, dm) = (120, 16, 700);
+    let ids: Vec<u32> = (0..n_items as u32).filter(|i| i % 3 != 1).collect();
+    let weights: Vec<f32> = ids.iter().map(|&i| 1.0 + (i % 4) as f32).collect();
+    let draws = weights.iter().sum::<f32>() as usize;
+    let rows = Arc::new(MpRows {
+        ids,
+        weights,
+        draws,
+    });
+    let table = random(&mut rng, 2 * n_items * d);
+    let decoder = random(&mut rng, d * dm);
+    let target = random(&mut rng, n_items * dm);
+    let run = |device: &Device| {
+        let grad_device = device.clone().autodiff();
+        let table = float_tensor(table.clone(), [2 * n_items, d], &grad_device).require_grad();
+        let decoder = float_tensor(decoder.clone(), [d, dm], &grad_device).require_grad();
+        let target = float_tensor(target.clone(), [n_items, dm], &grad_device);
+        let loss = mp_loss(table.clone(), decoder.clone(), target, &rows, n_items);
+        let grads = (loss.clone() * 3.0).backward();
+        let grad = |t: &Tensor<2>| to_f32(t.grad(&grads).expect("a gradient"));
+        (to_f32(loss.inner()), grad(&table), grad(&decoder))
+    };
+    let (flex_loss, flex_gt, flex_gd) = run(&Device::flex());
+    let (gpu_loss, gpu_gt, gpu_gd) = run(&wgpu());
+    assert_close(&gpu_loss, &flex_loss, "MP loss");
+    assert_close(&gpu_gt, &flex_gt, "∂table");
+    assert_close(&gpu_gd, &flex_gd, "∂decoder");
+    assert!(
+        flex_gt[..n_items * d].iter().all(|&g| g == 0.0),
+        "the first block gets no gradient"
+    );
 }
