@@ -574,3 +574,39 @@ fn bench_reports_medians_inside_their_ranges() {
         medians[1]
     );
 }
+
+/// `--backend cuda` on a build or machine without CUDA is refused in one line naming
+/// the backend and the way out, before any file is written; `mario devices` says why
+/// CUDA was skipped and what `auto` picks.
+#[test]
+fn cuda_without_cuda_is_one_named_line() {
+    let work = tempfile::tempdir().unwrap();
+    let data = demo_dataset(work.path(), 3);
+    let run = work.path().join("run");
+    let out = mario(&[
+        "train",
+        "--backend",
+        "cuda",
+        "--data",
+        s(&data),
+        "--out",
+        s(&run),
+    ]);
+    if out.status.success() {
+        // A machine with CUDA: nothing to check here.
+        return;
+    }
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {err}");
+    assert!(
+        lines[0].contains("--backend cuda") && lines[0].contains("--backend wgpu"),
+        "{err}"
+    );
+    assert!(!run.join("metrics.json").exists(), "nothing was written");
+    let devices = mario(&["devices"]);
+    assert!(devices.status.success(), "{}", stderr(&devices));
+    let listing = stdout(&devices);
+    assert!(listing.contains("CUDA: skipped:"), "{listing}");
+    assert!(listing.contains("--backend auto →"), "{listing}");
+}

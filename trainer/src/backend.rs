@@ -1,7 +1,9 @@
-//! Backend selection: `wgpu` (burn-wgpu: Vulkan, Metal, DX12 — any vendor) or `cpu`
-//! (burn's `flex` CPU backend). `auto` picks wgpu only when a real GPU adapter
-//! exists: on a CPU-only machine the only Vulkan device is Mesa's lavapipe, a CPU
-//! rasteriser, which measured ~3× slower than flex (see `mario bench`).
+//! Backend selection: `cuda` (burn's CUDA runtime, with the cargo feature `cuda`),
+//! `wgpu` (burn-wgpu: Vulkan, Metal, DX12 — any vendor), both through burn's CubeCL
+//! backend and the same kernels, or `cpu` (burn's `flex` CPU backend). `auto` picks
+//! CUDA where it is built in and a device answers, then wgpu on a real GPU adapter,
+//! then flex: on a CPU-only machine the only Vulkan device is Mesa's lavapipe, a CPU
+//! rasteriser, much slower than flex (see `mario bench`).
 
 use burn::tensor::{Device, DeviceKind};
 use clap::ValueEnum;
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub enum BackendChoice {
     #[default]
     Auto,
+    Cuda,
     Wgpu,
     Cpu,
 }
@@ -79,11 +82,57 @@ fn wgpu_backend(adapters: &[AdapterSummary]) -> anyhow::Result<Backend> {
     })
 }
 
+/// The CUDA device 0, if this build has CUDA and a device answers; else why not.
+#[cfg(feature = "cuda")]
+pub fn cuda_backend() -> Result<Backend, String> {
+    let device = Device::cuda(0);
+    // The runtime panics when the driver or a device is missing: a normal condition for
+    // `auto`, so the probe catches it and keeps the panic message off the terminal.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        burn::tensor::Tensor::<1>::zeros([1], &device).into_data()
+    }));
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(_) => Ok(Backend {
+            device,
+            name: "cuda",
+            adapter: "CUDA device 0".to_string(),
+        }),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the CUDA runtime failed to start");
+            Err(format!("no CUDA device answered ({why})"))
+        }
+    }
+}
+
+/// Why there is no CUDA: this build was made without it.
+#[cfg(not(feature = "cuda"))]
+pub fn cuda_backend() -> Result<Backend, String> {
+    Err("this mario was built without CUDA: rebuild with \
+         `cargo build --release -p mario-trainer --features cuda` (the build fetches CubeCL's \
+         LLVM bundle; running needs the NVIDIA driver and NVRTC), or use --backend wgpu"
+        .to_string())
+}
+
 pub fn select(choice: BackendChoice) -> anyhow::Result<Backend> {
     match choice {
         BackendChoice::Cpu => Ok(cpu()),
+        BackendChoice::Cuda => {
+            cuda_backend().map_err(|why| anyhow::anyhow!("--backend cuda: {why}"))
+        }
         BackendChoice::Wgpu => wgpu_backend(&wgpu_adapters()),
         BackendChoice::Auto => {
+            if cfg!(feature = "cuda")
+                && let Ok(cuda) = cuda_backend()
+            {
+                return Ok(cuda);
+            }
             let adapters = wgpu_adapters();
             if adapters.iter().any(|a| a.is_gpu) {
                 wgpu_backend(&adapters)

@@ -250,6 +250,65 @@ fn wgpu_training_matches_cpu() {
     );
 }
 
+/// Five demo epochs on wgpu (lavapipe here), where every stage but the compression runs
+/// the CubeCL kernels: the same seed on the same device gives the same metrics, and the
+/// final loss and the validation Recall@20 are within 1 % of flex's.
+#[test]
+fn wgpu_five_epochs_are_deterministic_and_match_flex() {
+    let wgpu = backend::select(BackendChoice::Wgpu).expect(
+        "no wgpu adapter: install a Vulkan driver (`cargo xtask setup` installs mesa-vulkan-drivers for lavapipe)",
+    );
+    let cpu = backend::select(BackendChoice::Cpu).unwrap();
+    let config = TrainConfig {
+        epochs: 5,
+        eval_every: 5,
+        patience: 100,
+        ..demo_config()
+    };
+    let work = tempfile::tempdir().unwrap();
+    let run_on = |b: &backend::Backend, name: &str| {
+        let options = RunOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        train(
+            &demo().dataset,
+            &config,
+            b,
+            &work.path().join(name),
+            &options,
+        )
+        .expect("training runs")
+    };
+    let (first, second, flex) = (run_on(&wgpu, "a"), run_on(&wgpu, "b"), run_on(&cpu, "cpu"));
+    assert_eq!(
+        first.metrics["valid"], second.metrics["valid"],
+        "same seed, same device"
+    );
+    assert_eq!(
+        first.metrics["test"], second.metrics["test"],
+        "same seed, same device"
+    );
+    let valid = |s: &RunSummary| s.metrics["valid"]["recall@20"].as_f64().expect("recall@20");
+    let (g, c) = (valid(&first), valid(&flex));
+    assert!(
+        (g - c).abs() <= 0.01 * c,
+        "valid Recall@20: wgpu {g} vs flex {c}"
+    );
+    let loss = |name: &str| -> f64 {
+        let history = std::fs::read_to_string(work.path().join(name).join("history.jsonl"))
+            .expect("history.jsonl");
+        let last: serde_json::Value =
+            serde_json::from_str(history.lines().last().expect("an epoch")).expect("json");
+        last["loss"].as_f64().expect("loss")
+    };
+    let (g, c) = (loss("a"), loss("cpu"));
+    assert!(
+        (g - c).abs() <= 0.01 * c.abs(),
+        "loss: wgpu {g} vs flex {c}"
+    );
+}
+
 /// The quality bars of the trainer issue, measured on the demo catalogue with one
 /// seed and the same epoch budget for every model.
 #[test]

@@ -43,7 +43,8 @@ pub struct BenchArgs {
     /// Presets to measure.
     #[arg(long, value_delimiter = ',', default_value = "demo,dense,baby")]
     pub presets: Vec<String>,
-    /// Backends to measure (`wgpu` needs a Vulkan/Metal/DX12 adapter; lavapipe counts).
+    /// Backends to measure (`wgpu` needs a Vulkan/Metal/DX12 adapter, lavapipe counts; `cuda`
+    /// needs a build with the `cuda` feature and a CUDA device; an unavailable one is skipped).
     #[arg(long, value_delimiter = ',', default_value = "cpu,wgpu")]
     pub backends: Vec<String>,
     /// Training epochs to average over (0: skip the epoch, e.g. to time evaluation alone).
@@ -178,7 +179,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let choice = match backend_name.as_str() {
                 "cpu" => BackendChoice::Cpu,
                 "wgpu" => BackendChoice::Wgpu,
-                other => anyhow::bail!("--backends: unknown backend `{other}` (use cpu, wgpu)"),
+                "cuda" => BackendChoice::Cuda,
+                other => {
+                    anyhow::bail!("--backends: unknown backend `{other}` (use cpu, wgpu, cuda)")
+                }
             };
             let backend = match backend::select(choice) {
                 Ok(b) => b,

@@ -184,6 +184,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => crate::commands::bench::run(args),
         Command::Experiment(args) => crate::experiment::run(args),
         Command::Devices => {
+            match backend::cuda_backend() {
+                Ok(cuda) => println!("GPU {} (CUDA)", cuda.adapter),
+                Err(why) => println!("CUDA: skipped: {why}"),
+            }
             let adapters = backend::wgpu_adapters();
             if adapters.is_empty() {
                 println!(
