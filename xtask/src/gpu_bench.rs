@@ -4,7 +4,8 @@
 //! The bundle (`target/gpu-bench/`, well under 64 MiB) holds the stripped release
 //! `mario` compressed with xz, Debian's Vulkan loader (`libvulkan1`, unpacked at run
 //! time, no root needed), and `run.sh`. `run.sh OUT_DIR` generates the presets with
-//! `mario datagen`, runs `mario bench` on wgpu and cpu and writes the table to
+//! `mario datagen`, runs `mario bench` on cuda (where the build has it), wgpu and cpu and
+//! writes the tables (each stage of the epoch next to its floor) to
 //! `OUT_DIR/gpu-bench.md` (plus the log), inside a 10-minute budget.
 //!
 //! `--local` runs the same `run.sh` here on the CPU backend and the `demo` preset only:
@@ -20,12 +21,13 @@ use crate::setup::Ctx;
 /// The script the GPU machine runs. `$1` is the output directory.
 const RUN_SH: &str = r##"#!/usr/bin/env bash
 # MARIO GPU benchmark: unpack, generate the presets, bench wgpu and cpu, write one table.
-# usage: run.sh OUT_DIR [PRESETS] [BACKENDS]   (defaults: demo,dense,baby,sports and wgpu,cpu)
+# usage: run.sh OUT_DIR [PRESETS] [BACKENDS]   (defaults: demo,dense,baby,sports and cuda,wgpu,cpu;
+# a backend this machine or this build lacks is skipped with the reason in the log)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: run.sh OUT_DIR [PRESETS] [BACKENDS]}"
 presets="${2:-demo,dense,baby,sports}"
-backends="${3:-wgpu,cpu}"
+backends="${3:-cuda,wgpu,cpu}"
 mkdir -p "$out"
 work="$(mktemp -d)"
 xz -dc "$here/mario.xz" > "$work/mario" && chmod +x "$work/mario"

@@ -204,14 +204,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let build_s = started.elapsed().as_secs_f64();
             let mut optim = AdamOptimizer::new(config.adam_eps, params.list.len());
             let pairs = training_pairs(&dataset);
-            // Warm-up: compile kernels (wgpu) and touch every code path once.
+            // Warm-up: compile kernels (wgpu) and touch every code path once, at both batch
+            // sizes an epoch has (a full batch and the ragged last one), so that no kernel
+            // is compiled or autotuned inside a measured epoch.
             let hidden = ProgressBar::hidden();
+            let ragged = pairs.len() % config.batch_size;
             train_epoch(
                 &model,
                 &mut params,
                 &mut optim,
                 &dataset,
-                &pairs[..pairs.len().min(config.batch_size)],
+                &pairs[..pairs.len().min(config.batch_size + ragged)],
                 0,
                 &hidden,
             )?;

@@ -18,6 +18,14 @@ use crate::sparse::Csr;
 /// Units per cube of the element-wise launches.
 pub(super) const CUBE_UNITS: u32 = 256;
 
+/// The vector width of a row-wise kernel over `rows × d` tables and its number of
+/// units: four columns a unit where `d` allows (vector loads of the gathered rows), else
+/// one.
+pub(super) fn vectors(rows: usize, d: usize) -> (usize, usize) {
+    let vector = if d.is_multiple_of(4) { 4 } else { 1 };
+    (vector, rows * d / vector)
+}
+
 /// A [`Csr`] on a CubeCL device: its row offsets and columns as `u32`, its values.
 #[derive(Debug, Clone)]
 pub struct DeviceCsr {
@@ -98,17 +106,21 @@ impl DeviceCsr {
         if n_out == 0 || d == 0 {
             return out;
         }
+        let (vector, units) = vectors(n_out, d);
         let dim = CubeDim::new_1d(CUBE_UNITS);
         kernels::csr_matmul_add::launch(
             &client,
-            calculate_cube_count_elemwise(&client, n_out * d, dim),
+            calculate_cube_count_elemwise(&client, units, dim),
             dim,
+            vector,
             x.into_tensor_arg(),
             self.row_ptr.clone().into_tensor_arg(),
             self.cols.clone().into_tensor_arg(),
             self.vals.clone().into_tensor_arg(),
             add.into_tensor_arg(),
             out.clone().into_tensor_arg(),
+            u32::try_from(units).expect("csr: units fit u32"),
+            u32::try_from(d / vector).expect("csr: width fits u32"),
             u32::try_from(rows.start).expect("csr: rows fit u32"),
             divisor,
             with_add,

@@ -15,7 +15,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
-use super::csr::CUBE_UNITS;
+use super::csr::{CUBE_UNITS, vectors};
 use super::kernels;
 use std::sync::Arc;
 
@@ -194,15 +194,19 @@ pub fn forward(
     for _ in 0..layers.max(1) {
         let input = h.take().unwrap_or_else(|| inputs[0].clone());
         let next = empty(vec![n, d]);
-        let (count, dim) = launch_dims(&client, n * d);
+        let (vector, units) = vectors(n, d);
+        let (count, dim) = launch_dims(&client, units);
         kernels::fan_sum::launch(
             &client,
             count,
             dim,
+            vector,
             input.into_tensor_arg(),
             graph.all.ids.clone().into_tensor_arg(),
             gbar.clone().into_tensor_arg(),
             next.clone().into_tensor_arg(),
+            u32_of(units),
+            u32_of(d / vector),
             u32_of(fan),
         );
         // h_1 … h_{L−1} are kept for the backward.
@@ -259,16 +263,20 @@ pub fn backward(g: CubeTensor, s: &DeviceItemGraphState) -> CubeTensor {
         d_gbar = Some(out);
         if l > 0 {
             let next = empty(vec![n, d]);
-            let (count, dim) = launch_dims(&client, n * d);
+            let (vector, units) = vectors(n, d);
+            let (count, dim) = launch_dims(&client, units);
             kernels::fan_sum_transposed::launch(
                 &client,
                 count,
                 dim,
+                vector,
                 d_h.into_tensor_arg(),
                 s.gbar.clone().into_tensor_arg(),
                 graph.all.rev_ptr.clone().into_tensor_arg(),
                 graph.all.rev_edges.clone().into_tensor_arg(),
                 next.clone().into_tensor_arg(),
+                u32_of(units),
+                u32_of(d / vector),
                 u32_of(fan),
             );
             d_h = next;

@@ -11,36 +11,39 @@ use cubecl::prelude::*;
 
 /// `out[r, c] = (Σ_{e ∈ row r0 + r} vals[e] · x[cols[e], c] + add[r0 + r, c]) / divisor`
 /// for the output rows `r0 + r`, `r < out.shape(0)`: a CSR product, with the addition
-/// and the division in the same pass when `with_add`. One unit per output element, in
-/// row-major order, so a cube's units read consecutive columns of each row of `x`.
+/// and the division in the same pass when `with_add`. One unit per `N` consecutive
+/// columns of an output row (`units` of them, `d / N` per row), in row-major order, so
+/// a cube's units read consecutive vectors of each row of `x`.
 #[cube(launch)]
-pub fn csr_matmul_add(
-    x: &Tensor<f32>,
+pub fn csr_matmul_add<N: Size>(
+    x: &Tensor<Vector<f32, N>>,
     row_ptr: &Tensor<u32>,
     cols: &Tensor<u32>,
     vals: &Tensor<f32>,
-    add: &Tensor<f32>,
-    out: &mut Tensor<f32>,
+    add: &Tensor<Vector<f32, N>>,
+    out: &mut Tensor<Vector<f32, N>>,
+    units: u32,
+    vectors_per_row: u32,
     first_row: u32,
     divisor: f32,
     #[comptime] with_add: bool,
 ) {
     let i = ABSOLUTE_POS;
-    if i >= out.len() {
+    if i >= units as usize {
         terminate!();
     }
-    let d = x.shape(1);
-    let c = i % d;
-    let row = i / d + first_row as usize;
+    let dv = vectors_per_row as usize;
+    let c = i % dv;
+    let row = i / dv + first_row as usize;
     let start = row_ptr[row] as usize;
     let end = row_ptr[row + 1] as usize;
-    let mut acc = 0.0f32;
+    let mut acc = Vector::new(0.0f32);
     for e in start..end {
         let j = cols[e] as usize;
-        acc += vals[e] * x[j * d + c];
+        acc += Vector::new(vals[e]) * x[j * dv + c];
     }
     if with_add {
-        acc = (acc + add[row * d + c]) / divisor;
+        acc = (acc + add[row * dv + c]) / Vector::new(divisor);
     }
     out[i] = acc;
 }
@@ -413,51 +416,55 @@ pub fn normalised_weights(
 }
 
 /// `out[i, c] = Σⱼ w[i·fan + j] · x[ids[i·fan + j], c]` (a GCN layer over a fixed-fan
-/// graph), one unit per element.
+/// graph), one unit per `N` consecutive columns (`units` of them, `d / N` a row).
 #[cube(launch)]
-pub fn fan_sum(
-    x: &Tensor<f32>,
+pub fn fan_sum<N: Size>(
+    x: &Tensor<Vector<f32, N>>,
     ids: &Tensor<u32>,
     w: &Tensor<f32>,
-    out: &mut Tensor<f32>,
+    out: &mut Tensor<Vector<f32, N>>,
+    units: u32,
+    vectors_per_row: u32,
     fan: u32,
 ) {
     let at = ABSOLUTE_POS;
-    if at >= out.len() {
+    if at >= units as usize {
         terminate!();
     }
-    let d = x.shape(1);
-    let (i, c) = (at / d, at % d);
+    let dv = vectors_per_row as usize;
+    let (i, c) = (at / dv, at % dv);
     let fan = fan as usize;
-    let mut acc = 0.0f32;
+    let mut acc = Vector::new(0.0f32);
     for j in 0..fan {
         let e = i * fan + j;
-        acc += w[e] * x[ids[e] as usize * d + c];
+        acc += Vector::new(w[e]) * x[ids[e] as usize * dv + c];
     }
     out[at] = acc;
 }
 
 /// `out[s, c] = Σ_{e : ids[e] = s} w[e] · g[e / fan, c]` (the transpose of [`fan_sum`],
-/// through the reverse index, in edge order), one unit per element.
+/// through the reverse index, in edge order), one unit per `N` consecutive columns.
 #[cube(launch)]
-pub fn fan_sum_transposed(
-    g: &Tensor<f32>,
+pub fn fan_sum_transposed<N: Size>(
+    g: &Tensor<Vector<f32, N>>,
     w: &Tensor<f32>,
     rev_ptr: &Tensor<u32>,
     rev_edges: &Tensor<u32>,
-    out: &mut Tensor<f32>,
+    out: &mut Tensor<Vector<f32, N>>,
+    units: u32,
+    vectors_per_row: u32,
     fan: u32,
 ) {
     let at = ABSOLUTE_POS;
-    if at >= out.len() {
+    if at >= units as usize {
         terminate!();
     }
-    let d = g.shape(1);
-    let (s, c) = (at / d, at % d);
-    let mut acc = 0.0f32;
+    let dv = vectors_per_row as usize;
+    let (s, c) = (at / dv, at % dv);
+    let mut acc = Vector::new(0.0f32);
     for k in rev_ptr[s] as usize..rev_ptr[s + 1] as usize {
         let e = rev_edges[k] as usize;
-        acc += w[e] * g[(e / fan as usize) * d + c];
+        acc += Vector::new(w[e]) * g[(e / fan as usize) * dv + c];
     }
     out[at] = acc;
 }

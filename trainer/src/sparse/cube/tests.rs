@@ -83,11 +83,12 @@ fn spmm_on_wgpu_matches_flex() {
 }
 
 /// LightGCN's readout and both gradients on wgpu equal flex's, for 0 to 3 layers over
-/// a non-symmetric matrix (the backward takes the transpose).
+/// a non-symmetric matrix (the backward takes the transpose); 20 columns take the
+/// kernel's four-column path (the product test above, 37, the one-column path).
 #[test]
 fn lightgcn_readout_on_wgpu_matches_flex() {
     let mut rng = ChaCha8Rng::seed_from_u64(22);
-    let (n_users, n_items, d) = (190, 123, 19);
+    let (n_users, n_items, d) = (190, 123, 20);
     let n = n_users + n_items;
     let matrix = random_matrix(&mut rng, n);
     let users = random(&mut rng, n_users * d);
@@ -244,7 +245,7 @@ fn segments_group_terms_by_row_in_pass_then_batch_order() {
 
 /// The item graphs' operation (Eq. 2–4 and the layers) and its gradient on wgpu equal
 /// flex's: two modalities stacked block-diagonally, neighbours repeated, raw weights
-/// with zeros, 1 to 3 layers; 2 × 150 rows × 20 columns spans several cubes.
+/// with zeros, 1 to 3 layers; 2 × 150 rows × 20 (and 21) columns span several cubes.
 #[test]
 fn item_graph_on_wgpu_matches_flex() {
     let mut rng = ChaCha8Rng::seed_from_u64(25);
@@ -284,10 +285,11 @@ fn item_graph_on_wgpu_matches_flex() {
         })
         .collect();
     let graph = Arc::new(MixedGraph::stacked(&graph_parts, n, lambda));
-    let x = random(&mut rng, 2 * n * d);
-    let probe = random(&mut rng, 2 * n * d);
     let gpu = wgpu();
-    for layers in 1..=3 {
+    // 20 columns: the kernels' four-column path; 21: the one-column path.
+    for (d, layers) in [(d, 1), (d, 2), (d, 3), (d + 1, 2)] {
+        let x = random(&mut rng, 2 * n * d);
+        let probe = random(&mut rng, 2 * n * d);
         let run = |device: &Device| {
             let grad_device = device.clone().autodiff();
             let x = float_tensor(x.clone(), [2 * n, d], &grad_device).require_grad();
@@ -301,8 +303,8 @@ fn item_graph_on_wgpu_matches_flex() {
         };
         let (flex_h, flex_grad) = run(&Device::flex());
         let (gpu_h, gpu_grad) = run(&gpu);
-        assert_close(&gpu_h, &flex_h, &format!("h_L, L = {layers}"));
-        assert_close(&gpu_grad, &flex_grad, &format!("∂x, L = {layers}"));
+        assert_close(&gpu_h, &flex_h, &format!("h_L, d = {d}, L = {layers}"));
+        assert_close(&gpu_grad, &flex_grad, &format!("∂x, d = {d}, L = {layers}"));
     }
 }
 
