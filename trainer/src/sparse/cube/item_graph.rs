@@ -16,7 +16,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
 use super::csr::{CUBE_UNITS, vectors};
-use super::kernels;
+use super::item_graph_kernels as kernels;
 use std::sync::Arc;
 
 use burn::backend::tensor::FloatTensor;

@@ -8,6 +8,7 @@ mod adam;
 mod batch;
 mod csr;
 mod item_graph;
+mod item_graph_kernels;
 mod kernels;
 mod mp_loss;
 #[cfg(test)]
