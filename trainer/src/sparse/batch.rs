@@ -23,7 +23,6 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
-use burn_cubecl::CubeBackend;
 
 use rayon::prelude::*;
 
@@ -193,22 +192,9 @@ fn square_sum_forward(table: &FloatTensor<Flex>, ids: &[u32]) -> FloatTensor<Fle
     Flex::float_from_data(TensorData::new(vec![sum], [1]), &table.device())
 }
 
-impl BatchBackend for Flex {
-    fn bpr_differences(
-        cf: FloatTensor<Self>,
-        side: FloatTensor<Self>,
-        triples: Arc<Triples>,
-        tables: ScoreTables,
-    ) -> FloatTensor<Self> {
-        Self::bpr_forward(cf, side, triples, tables).0
-    }
-
-    fn gathered_square_sum(table: FloatTensor<Self>, ids: Arc<Vec<u32>>) -> FloatTensor<Self> {
-        Self::square_sum(table, &ids)
-    }
-}
-
-impl BatchBackend for CubeBackend {
+/// Every backend with batch kernels (flex, CubeCL) runs the operations without autodiff
+/// through them.
+impl<B: BatchKernels> BatchBackend for B {
     fn bpr_differences(
         cf: FloatTensor<Self>,
         side: FloatTensor<Self>,

@@ -25,7 +25,6 @@ use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
-use burn_cubecl::CubeBackend;
 
 use rayon::prelude::*;
 
@@ -344,20 +343,9 @@ impl RowKernel for InputGradRows<'_> {
     }
 }
 
-impl ItemGraphBackend for Flex {
-    fn item_graph_embeddings(
-        x: FloatTensor<Self>,
-        graph: Arc<MixedGraph>,
-        layers: usize,
-    ) -> FloatTensor<Self> {
-        let (shape, values) = host(&x);
-        let d = shape[1];
-        let (_, _, out) = embeddings_forward(&values, d, &graph, layers);
-        flex_tensor(out, [graph.all.n_rows, d], &x)
-    }
-}
-
-impl ItemGraphBackend for CubeBackend {
+/// Every backend with item-graph kernels (flex, CubeCL) runs the operation without
+/// autodiff through them.
+impl<B: ItemGraphKernels> ItemGraphBackend for B {
     fn item_graph_embeddings(
         x: FloatTensor<Self>,
         graph: Arc<MixedGraph>,

@@ -22,7 +22,6 @@ use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::Tensor;
-use burn_cubecl::CubeBackend;
 use rayon::prelude::*;
 
 use super::ops::{flex_tensor, host, record};
@@ -142,17 +141,9 @@ pub(super) fn flex_readout_backward(
     )
 }
 
-impl LightGcnBackend for Flex {
-    fn lightgcn_readout(
-        users: FloatTensor<Self>,
-        items: FloatTensor<Self>,
-        graph: Arc<LightGcnGraph>,
-    ) -> FloatTensor<Self> {
-        <Self as GraphKernels>::lightgcn_readout(users, items, &graph)
-    }
-}
-
-impl LightGcnBackend for CubeBackend {
+/// Every backend with graph kernels (flex, CubeCL) runs the readout without autodiff
+/// through them.
+impl<B: GraphKernels> LightGcnBackend for B {
     fn lightgcn_readout(
         users: FloatTensor<Self>,
         items: FloatTensor<Self>,

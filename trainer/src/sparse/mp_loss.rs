@@ -16,7 +16,6 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
-use burn_cubecl::CubeBackend;
 
 use super::mp::MpRows;
 use super::ops::{flex_tensor, host};
@@ -189,19 +188,9 @@ impl MpKernels for Flex {
     }
 }
 
-impl MpBackend for Flex {
-    fn mp_loss(
-        table: FloatTensor<Self>,
-        decoder: FloatTensor<Self>,
-        target: FloatTensor<Self>,
-        rows: Arc<MpRows>,
-        first_row: usize,
-    ) -> FloatTensor<Self> {
-        Self::mp_forward(table, decoder, &target, &rows, first_row, false).0
-    }
-}
-
-impl MpBackend for CubeBackend {
+/// Every backend with MP kernels (flex, CubeCL) runs the loss without autodiff through
+/// them.
+impl<B: MpKernels> MpBackend for B {
     fn mp_loss(
         table: FloatTensor<Self>,
         decoder: FloatTensor<Self>,

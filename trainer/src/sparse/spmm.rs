@@ -16,7 +16,6 @@ use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
-use burn_cubecl::CubeBackend;
 
 use super::cube::DeviceCsr;
 use super::kernels::Csr;
@@ -149,13 +148,9 @@ impl GraphKernels for Flex {
     }
 }
 
-impl SpmmBackend for Flex {
-    fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
-        Self::csr_product(x, &matrix, false)
-    }
-}
-
-impl SpmmBackend for CubeBackend {
+/// Every backend with graph kernels (flex, CubeCL) runs the product without autodiff
+/// through them.
+impl<B: GraphKernels> SpmmBackend for B {
     fn spmm(x: FloatTensor<Self>, matrix: Arc<SparseMatrix>) -> FloatTensor<Self> {
         Self::csr_product(x, &matrix, false)
     }

@@ -177,6 +177,26 @@ pub fn bpr_scores(
     diff[b] = score;
 }
 
+/// `±g[b]·∂r/∂sᵏ` for triple `b` of `n`, side `s` (0 the positive, `+`; 1 the negative,
+/// `−`) and modality `k` of `m`.
+#[cube]
+fn bpr_weight(
+    g: &Tensor<f32>,
+    dscore: &Tensor<f32>,
+    b: usize,
+    s: usize,
+    k: usize,
+    n: usize,
+    m: usize,
+) -> f32 {
+    let w = g[b] * dscore[(s * n + b) * m + k];
+    let mut signed = w;
+    if s == 1 {
+        signed = -w;
+    }
+    signed
+}
+
 /// The BPR differences' gradient for the CF table's rows the batch touched: unit
 /// (`t`, `c`) sums, in the order of its segment, the terms of row `rows[t]` (entries
 /// `code = pass·B + b`: passes 0 and 1 a user's `Σₖ wᵏ·vᵏ` for the positive and the
@@ -208,16 +228,11 @@ pub fn bpr_grad_cf(
         let code = entries[e] as usize;
         let (pass, b) = (code / n, code % n);
         let s = pass % 2;
-        let mut sign = 1.0f32;
-        if s == 1 {
-            sign = -1.0f32;
-        }
-        let weights = (s * n + b) * m;
         if pass < 2 {
             let item = items[s * n + b] as usize;
             let mut sum = 0.0f32;
             for k in 0..m {
-                let w = sign * g[b] * dscore[weights + k];
+                let w = bpr_weight(g, dscore, b, s, k, n, m);
                 let (in_side, row) = item_row(item, k, n_users, n_items, n_side, d);
                 if in_side {
                     sum += w * side[row + c];
@@ -227,7 +242,7 @@ pub fn bpr_grad_cf(
             }
             acc += sum;
         } else {
-            let w = sign * g[b] * dscore[weights + m - 1];
+            let w = bpr_weight(g, dscore, b, s, m - 1, n, m);
             acc += w * cf[users[b] as usize * d + c];
         }
     }
@@ -258,12 +273,7 @@ pub fn bpr_grad_side(
     for e in seg_ptr[t] as usize..seg_ptr[t + 1] as usize {
         let code = entries[e] as usize;
         let (pass, b) = (code / n, code % n);
-        let s = pass % 2;
-        let mut sign = 1.0f32;
-        if s == 1 {
-            sign = -1.0f32;
-        }
-        let w = sign * g[b] * dscore[(s * n + b) * m + pass / 2];
+        let w = bpr_weight(g, dscore, b, pass % 2, pass / 2, n, m);
         acc += w * cf[users[b] as usize * d + c];
     }
     out[rows[t] as usize * d + c] = acc;
