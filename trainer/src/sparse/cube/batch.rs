@@ -177,6 +177,31 @@ pub fn bpr_forward(
     (diff, state)
 }
 
+/// A zeroed gradient shaped like `table` whose rows the batch touched are written by
+/// `launch`, given the segments of `passes` (each pass the table rows of the batch's
+/// entries) on the device as (rows, seg_ptr, entries), its launch size (one unit per
+/// touched element) and the output.
+fn segmented_grad(
+    table: &CubeTensor,
+    passes: &[&[u32]],
+    batch: usize,
+    launch: impl FnOnce([CubeTensor; 3], (cubecl::CubeCount, CubeDim), CubeTensor),
+) -> CubeTensor {
+    let segments = Segments::group(passes, batch);
+    let out = zeros(
+        table.device.clone(),
+        table.meta.shape().clone(),
+        table.dtype,
+    );
+    let d = table.meta.shape()[1];
+    if !segments.rows.is_empty() && d > 0 {
+        let on_device = upload_segments(&segments, &table.device);
+        let size = elementwise(&table.client, segments.rows.len() * d);
+        launch(on_device, size, out.clone());
+    }
+    out
+}
+
 /// Item rows `ids` shifted by `by`.
 fn shifted(ids: &[u32], by: usize) -> Vec<u32> {
     ids.iter().map(|&i| i + by as u32).collect()
@@ -192,8 +217,7 @@ pub fn bpr_backward(
 ) -> (Option<CubeTensor>, Option<CubeTensor>) {
     let g = into_contiguous(g);
     let (t, tables) = (&s.triples, s.tables);
-    let (b, d) = (t.users.len(), s.cf.meta.shape()[1]);
-    let device = s.cf.device.clone();
+    let b = t.users.len();
     let client = s.cf.client.clone();
     let cf = want_cf.then(|| {
         // Passes 0 and 1: the users' rows; 2 and 3: the interaction modality's.
@@ -205,29 +229,29 @@ pub fn bpr_backward(
         if tables.interaction {
             passes.extend([pos.as_slice(), neg.as_slice()]);
         }
-        let segments = Segments::group(&passes, b);
-        let out = zeros(device.clone(), s.cf.meta.shape().clone(), s.cf.dtype);
-        if !segments.rows.is_empty() && d > 0 {
-            let [rows, seg_ptr, entries] = upload_segments(&segments, &device);
-            let (count, dim) = elementwise(&client, segments.rows.len() * d);
-            kernels::bpr_grad_cf::launch(
-                &client,
-                count,
-                dim,
-                s.cf.clone().into_tensor_arg(),
-                s.side.clone().into_tensor_arg(),
-                s.users.clone().into_tensor_arg(),
-                s.items.clone().into_tensor_arg(),
-                s.sizes.clone().into_tensor_arg(),
-                g.clone().into_tensor_arg(),
-                s.dscore.clone().into_tensor_arg(),
-                rows.into_tensor_arg(),
-                seg_ptr.into_tensor_arg(),
-                entries.into_tensor_arg(),
-                out.clone().into_tensor_arg(),
-            );
-        }
-        out
+        segmented_grad(
+            &s.cf,
+            &passes,
+            b,
+            |[rows, seg_ptr, entries], (count, dim), out| {
+                kernels::bpr_grad_cf::launch(
+                    &client,
+                    count,
+                    dim,
+                    s.cf.clone().into_tensor_arg(),
+                    s.side.clone().into_tensor_arg(),
+                    s.users.clone().into_tensor_arg(),
+                    s.items.clone().into_tensor_arg(),
+                    s.sizes.clone().into_tensor_arg(),
+                    g.clone().into_tensor_arg(),
+                    s.dscore.clone().into_tensor_arg(),
+                    rows.into_tensor_arg(),
+                    seg_ptr.into_tensor_arg(),
+                    entries.into_tensor_arg(),
+                    out.into_tensor_arg(),
+                );
+            },
+        )
     });
     let side = want_side.then(|| {
         // Passes 2k and 2k + 1: modality k's rows of the positives and the negatives.
@@ -238,27 +262,27 @@ pub fn bpr_backward(
             })
             .collect();
         let passes: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-        let segments = Segments::group(&passes, b);
-        let out = zeros(device.clone(), s.side.meta.shape().clone(), s.side.dtype);
-        if !segments.rows.is_empty() && d > 0 {
-            let [rows, seg_ptr, entries] = upload_segments(&segments, &device);
-            let (count, dim) = elementwise(&client, segments.rows.len() * d);
-            kernels::bpr_grad_side::launch(
-                &client,
-                count,
-                dim,
-                s.cf.clone().into_tensor_arg(),
-                s.users.clone().into_tensor_arg(),
-                s.sizes.clone().into_tensor_arg(),
-                g.clone().into_tensor_arg(),
-                s.dscore.clone().into_tensor_arg(),
-                rows.into_tensor_arg(),
-                seg_ptr.into_tensor_arg(),
-                entries.into_tensor_arg(),
-                out.clone().into_tensor_arg(),
-            );
-        }
-        out
+        segmented_grad(
+            &s.side,
+            &passes,
+            b,
+            |[rows, seg_ptr, entries], (count, dim), out| {
+                kernels::bpr_grad_side::launch(
+                    &client,
+                    count,
+                    dim,
+                    s.cf.clone().into_tensor_arg(),
+                    s.users.clone().into_tensor_arg(),
+                    s.sizes.clone().into_tensor_arg(),
+                    g.clone().into_tensor_arg(),
+                    s.dscore.clone().into_tensor_arg(),
+                    rows.into_tensor_arg(),
+                    seg_ptr.into_tensor_arg(),
+                    entries.into_tensor_arg(),
+                    out.into_tensor_arg(),
+                );
+            },
+        )
     });
     (cf, side)
 }
@@ -293,29 +317,23 @@ pub fn row_squares_grad(table: CubeTensor, ids: &[u32], g: CubeTensor) -> CubeTe
     let table = into_contiguous(table);
     let g = into_contiguous(g);
     let client = table.client.clone();
-    let out = zeros(
-        table.device.clone(),
-        table.meta.shape().clone(),
-        table.dtype,
-    );
-    let segments = Segments::group(&[ids], ids.len());
-    let d = table.meta.shape()[1];
-    if !segments.rows.is_empty() && d > 0 {
-        let rows = upload(&segments.rows, &table.device);
-        let seg_ptr = upload(&segments.seg_ptr, &table.device);
-        let (count, dim) = elementwise(&client, segments.rows.len() * d);
-        kernels::row_squares_grad::launch(
-            &client,
-            count,
-            dim,
-            table.into_tensor_arg(),
-            g.into_tensor_arg(),
-            rows.into_tensor_arg(),
-            seg_ptr.into_tensor_arg(),
-            out.clone().into_tensor_arg(),
-        );
-    }
-    out
+    segmented_grad(
+        &table,
+        &[ids],
+        ids.len(),
+        |[rows, seg_ptr, _], (count, dim), out| {
+            kernels::row_squares_grad::launch(
+                &client,
+                count,
+                dim,
+                table.clone().into_tensor_arg(),
+                g.into_tensor_arg(),
+                rows.into_tensor_arg(),
+                seg_ptr.into_tensor_arg(),
+                out.into_tensor_arg(),
+            );
+        },
+    )
 }
 
 impl BatchKernels for CubeBackend {
