@@ -5,10 +5,9 @@
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
-use super::csr::CUBE_UNITS;
 use super::kernels;
+use super::launch::elementwise;
 use crate::train::optimizer::AdamConstants;
 
 /// One Adam step of `p` with gradient `g` and the moments `(m, v)` of the steps before
@@ -55,10 +54,10 @@ pub fn adam_step(
     if n == 0 {
         return (p_out, m_out, v_out);
     }
-    let dim = CubeDim::new_1d(CUBE_UNITS);
+    let (count, dim) = elementwise(&client, n);
     kernels::adam_step::launch(
         &client,
-        calculate_cube_count_elemwise(&client, n, dim),
+        count,
         dim,
         p.into_tensor_arg(),
         g.into_tensor_arg(),

@@ -8,17 +8,17 @@
 
 use std::sync::Arc;
 
-use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::{Shape, TensorData};
+use burn::tensor::Shape;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros};
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::{CubeDim, calculate_cube_count_elemwise};
+use cubecl::CubeDim;
 
-use super::csr::CUBE_UNITS;
 use super::kernels;
+use super::launch::{elementwise, upload_u32 as upload};
 use crate::sparse::{BatchKernels, ScoreTables, Triples};
 
 /// The terms a table's rows receive, grouped by row: `rows[t]` receives the entries
@@ -67,12 +67,6 @@ impl Segments {
     }
 }
 
-/// A host `u32` list on `device`.
-fn upload(values: &[u32], device: &cubecl::Device) -> CubeTensor {
-    let n = values.len();
-    CubeBackend::int_from_data(TensorData::new(values.to_vec(), [n]), device)
-}
-
 /// Segments on the device: (rows, seg_ptr, entries).
 fn upload_segments(s: &Segments, device: &cubecl::Device) -> [CubeTensor; 3] {
     [
@@ -108,11 +102,6 @@ fn sizes(tables: ScoreTables, d: usize, b: usize, device: &cubecl::Device) -> Cu
     ]
     .map(narrow);
     upload(&values, device)
-}
-
-fn elementwise(client: &cubecl::client::Client, n: usize) -> (cubecl::CubeCount, CubeDim) {
-    let dim = CubeDim::new_1d(CUBE_UNITS);
-    (calculate_cube_count_elemwise(client, n, dim), dim)
 }
 
 /// `r(u, pos) − r(u, neg)` per triple (`[B]`) and the backward's state: one launch.

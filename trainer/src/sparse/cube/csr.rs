@@ -4,27 +4,16 @@
 
 use std::ops::Range;
 
-use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use super::launch::{elementwise, upload_u32, vectors};
+use burn::backend::ops::FloatTensorOps;
 use burn::tensor::{Shape, TensorData};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
 use super::kernels;
 use crate::sparse::Csr;
-
-/// Units per cube of the element-wise launches.
-pub(super) const CUBE_UNITS: u32 = 256;
-
-/// The vector width of a row-wise kernel over `rows × d` tables and its number of
-/// units: four columns a unit where `d` allows (vector loads of the gathered rows), else
-/// one.
-pub(super) fn vectors(rows: usize, d: usize) -> (usize, usize) {
-    let vector = if d.is_multiple_of(4) { 4 } else { 1 };
-    (vector, rows * d / vector)
-}
 
 /// A [`Csr`] on a CubeCL device: its row offsets and columns as `u32`, its values.
 #[derive(Debug, Clone)]
@@ -47,16 +36,12 @@ impl DeviceCsr {
             .iter()
             .map(|&o| u32::try_from(o).expect("csr: fewer than 2^32 entries"))
             .collect();
-        let n_offsets = offsets.len();
         let nnz = csr.cols.len();
-        let int = |values: Vec<u32>, n: usize| {
-            CubeBackend::int_from_data(TensorData::new(values, [n]), device)
-        };
         Self {
             n_rows: csr.n_rows,
             n_cols: csr.n_cols,
-            row_ptr: int(offsets, n_offsets),
-            cols: int(csr.cols.clone(), nnz),
+            row_ptr: upload_u32(&offsets, device),
+            cols: upload_u32(&csr.cols, device),
             vals: CubeBackend::float_from_data(TensorData::new(csr.vals.clone(), [nnz]), device),
         }
     }
@@ -107,10 +92,10 @@ impl DeviceCsr {
             return out;
         }
         let (vector, units) = vectors(n_out, d);
-        let dim = CubeDim::new_1d(CUBE_UNITS);
+        let (count, dim) = elementwise(&client, units);
         kernels::csr_matmul_add::launch(
             &client,
-            calculate_cube_count_elemwise(&client, units, dim),
+            count,
             dim,
             vector,
             x.into_tensor_arg(),

@@ -7,33 +7,20 @@
 //! gradient ([`kernels::fan_dots`], summed over layers) and `Ḡᵀ·∂h`; the cosines'
 //! gradient through the degrees; the last pass writes each row of `∂x` once.
 
-use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::tensor::{Shape, TensorData};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
-use super::csr::{CUBE_UNITS, vectors};
 use super::item_graph_kernels as kernels;
+use super::launch::{elementwise as launch_dims, upload_u32 as upload, vectors};
 use std::sync::Arc;
 
 use burn::backend::tensor::FloatTensor;
 
 use crate::sparse::{FanIndex, ItemGraphKernels, MixedGraph};
-
-/// A host `u32` list on `device` (an empty one as one unread element: a binding
-/// needs a buffer).
-fn upload(values: &[u32], device: &cubecl::Device) -> CubeTensor {
-    let values = if values.is_empty() {
-        vec![0]
-    } else {
-        values.to_vec()
-    };
-    let n = values.len();
-    CubeBackend::int_from_data(TensorData::new(values, [n]), device)
-}
 
 fn offsets(values: &[usize]) -> Vec<u32> {
     values
@@ -122,11 +109,6 @@ fn empty_like(like: &CubeTensor) -> impl Fn(Vec<usize>) -> CubeTensor + use<> {
         };
         empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::from(shape), dtype)
     }
-}
-
-fn launch_dims(client: &cubecl::client::Client, n: usize) -> (cubecl::CubeCount, CubeDim) {
-    let dim = CubeDim::new_1d(CUBE_UNITS);
-    (calculate_cube_count_elemwise(client, n, dim), dim)
 }
 
 fn u32_of(v: usize) -> u32 {

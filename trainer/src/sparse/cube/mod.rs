@@ -10,6 +10,7 @@ mod csr;
 mod item_graph;
 mod item_graph_kernels;
 mod kernels;
+mod launch;
 mod mp_loss;
 #[cfg(test)]
 mod tests;

@@ -4,17 +4,16 @@
 //! summed; backward, two matmuls and the rows scattered back into a zeroed table.
 
 use burn::backend::Scalar;
-use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Shape, TensorData};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros};
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
-use super::csr::CUBE_UNITS;
 use super::kernels;
+use super::launch::{elementwise as launch_dims, upload_u32};
 use crate::sparse::MpKernels;
 use crate::sparse::mp::MpRows;
 use crate::sparse::mp_loss::table_rows;
@@ -28,16 +27,6 @@ pub struct DeviceMpState {
     decoder: CubeTensor,
     table_rows: CubeTensor,
     table_shape: Shape,
-}
-
-fn launch_dims(client: &cubecl::client::Client, n: usize) -> (cubecl::CubeCount, CubeDim) {
-    let dim = CubeDim::new_1d(CUBE_UNITS);
-    (calculate_cube_count_elemwise(client, n, dim), dim)
-}
-
-fn upload_u32(values: &[u32], device: &cubecl::Device) -> CubeTensor {
-    let n = values.len();
-    CubeBackend::int_from_data(TensorData::new(values.to_vec(), [n]), device)
 }
 
 impl MpKernels for CubeBackend {
