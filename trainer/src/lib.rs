@@ -14,6 +14,7 @@
 //! | [`dataset`] | loading a dataset directory for the commands |
 //! | [`config`], [`backend`] | hyperparameters; the burn device (flex or wgpu) |
 //! | [`roofline`], [`plot`], [`io`], [`tensor`] | floors for the bench; SVG curves; atomic writes; tensor ↔ `Vec` helpers |
+//! | [`stage_clock`], [`device_meter`] | the bench's time per stage; a CubeCL device's launches and pool bytes at the stage edges |
 //! | [`keep_awake`] | the pool's other workers polling for work through a training epoch instead of sleeping between its small loops |
 //!
 //! Data flow: `dataset::load` → [`model::Mario::new`] → [`train::train`] (evaluating
@@ -23,6 +24,7 @@ pub mod backend;
 pub mod commands;
 pub mod config;
 pub mod dataset;
+pub mod device_meter;
 pub mod eval;
 pub mod experiment;
 pub mod export;

@@ -20,6 +20,9 @@
 //! epoch ran the flex operations, a second table splits it by stage
 //! ([`crate::stage_clock`]): each stage's seconds, its floor and the ratio, and the
 //! rest of the epoch (sampling, burn's graph, the small ops between the fused ones).
+//! On a CubeCL device (wgpu, CUDA) both tables also give the kernel launches per
+//! training step, in all and by stage, and the main one the peak bytes of the
+//! device's memory pools ([`crate::device_meter`], read at the stage edges).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -94,6 +97,17 @@ struct Row {
     /// Seconds per epoch in each [`Stage`] and their floors (all zero off flex).
     stages: [f64; Stage::ALL.len()],
     stage_floors: [f64; Stage::ALL.len()],
+    /// On a CubeCL device: kernel launches per training step, in each [`Stage`] and in
+    /// all (the stages' and the rest's), and the peak pool bytes over the epochs.
+    device: Option<DeviceCounts>,
+}
+
+/// What a CubeCL device reported over the median repeat's epochs.
+#[derive(Debug, Clone, Copy)]
+struct DeviceCounts {
+    stage_launches_per_step: [f64; Stage::ALL.len()],
+    launches_per_step: f64,
+    peak_reserved_mib: f64,
 }
 
 /// The machine's measured rates on a backend: (GFLOP/s of a 1024³ matrix product,
@@ -222,17 +236,28 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             // Each repeat: a kNN rebuild, `--epochs` epochs, an evaluation, in that order.
             let (mut knn, mut epoch, mut eval) = (Vec::new(), Vec::new(), Vec::new());
             let mut stages_by_repeat = Vec::new();
+            let steps = shapes(&dataset, &config, 0).steps_per_epoch() as f64;
+            let on_cube = crate::sparse::cube::is_cube(&model.device);
+            let launch_counter = on_cube.then(crate::device_meter::LaunchCounter::install);
             for repeat in 0..args.repeat as usize {
                 let started = Instant::now();
                 model.refresh_learnt_graphs(&params);
                 knn.push(started.elapsed().as_secs_f64());
                 let started = Instant::now();
-                if crate::sparse::cube::is_cube(&model.device) {
+                let launched_before = crate::device_meter::launches();
+                if on_cube {
                     // Kernels run asynchronously: each stage waits for the device at its
-                    // edges, so its time is the device's.
-                    let device = model.device.clone();
-                    stage_clock::start_synced(move || {
-                        device.sync().expect("the device fails to finish its work");
+                    // edges, so its time is the device's; the edges also count its
+                    // launches and sample its pools.
+                    let (sync_on, pools_of) = (model.device.clone(), model.device.clone());
+                    stage_clock::start_on_device(stage_clock::DeviceProbe {
+                        sync: Box::new(move || {
+                            sync_on.sync().expect("the device fails to finish its work");
+                        }),
+                        launches: Box::new(crate::device_meter::launches),
+                        reserved_bytes: Box::new(move || {
+                            crate::device_meter::reserved_bytes(&pools_of).unwrap_or(0)
+                        }),
                     });
                 } else {
                     stage_clock::start();
@@ -249,7 +274,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     )?;
                 }
                 let epochs = args.epochs as f64;
-                stages_by_repeat.push(stage_clock::stop().map(|s| s / epochs.max(1.0)));
+                let report = stage_clock::stop();
+                let launched = (crate::device_meter::launches() - launched_before) as f64;
+                let per_step = |n: f64| n / (epochs * steps).max(1.0);
+                stages_by_repeat.push((
+                    report.seconds.map(|s| s / epochs.max(1.0)),
+                    launch_counter.as_ref().map(|_| DeviceCounts {
+                        stage_launches_per_step: report.launches.map(|n| per_step(n as f64)),
+                        launches_per_step: per_step(launched),
+                        peak_reserved_mib: report.peak_reserved_bytes as f64 / (1 << 20) as f64,
+                    }),
+                ));
                 epoch.push(if args.epochs == 0 {
                     f64::NAN
                 } else {
@@ -261,7 +296,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
             let (knn, epoch, eval) = (Spread::of(&knn), Spread::of(&epoch), Spread::of(&eval));
             // The stage split of the median epoch's repeat: its stages add up to it.
-            let stages = stages_by_repeat[epoch.median_at];
+            let (stages, device) = stages_by_repeat[epoch.median_at];
+            drop(launch_counter);
             let rss_mib = peak_rss_mib().unwrap_or(f64::NAN);
             let (gflops, gbs) = measure_rates(&backend.device);
             eprintln!("  measured: {gflops:.1} GFLOP/s (1024³ product), {gbs:.1} GB/s (copy)");
@@ -283,13 +319,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 rates: (gflops, gbs),
                 stages,
                 stage_floors: shape.epoch_stage_seconds(gflops, gbs),
+                device,
             });
         }
     }
     println!(
-        "| preset | backend | build (raw kNN) s | kNN rebuild s (floor, ×) | epoch s (floor, ×) | full-ranking eval s (floor, ×) | peak RSS MiB |"
+        "| preset | backend | build (raw kNN) s | kNN rebuild s (floor, ×) | epoch s (floor, ×) | full-ranking eval s (floor, ×) | peak RSS MiB | peak device MiB | launches / step |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         // A stage not measured (`--epochs 0`) says so instead of printing NaN.
         let cell = |t: f64, floor: f64| {
@@ -299,8 +336,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 format!("{t:.3} ({floor:.3}, {:.1}×)", t / floor)
             }
         };
+        // Off a CubeCL device there are no pools or launches to count.
+        let (device_mib, launches) = match r.device {
+            Some(d) if !r.epoch_s.is_nan() => (
+                format!("{:.0}", d.peak_reserved_mib),
+                format!("{:.0}", d.launches_per_step),
+            ),
+            _ => ("—".to_owned(), "—".to_owned()),
+        };
         println!(
-            "| {} | {} | {:.3} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {:.3} | {} | {} | {} | {:.0} | {device_mib} | {launches} |",
             r.preset,
             r.backend,
             r.build_s,
@@ -425,38 +470,52 @@ fn print_stages(r: &Row) {
          on a GPU each stage waits for the device at its edges)",
         r.preset, r.backend
     );
-    println!("| stage | s / epoch | floor s | × | share of the epoch |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| stage | s / epoch | floor s | × | share of the epoch | launches / step |");
+    println!("|---|---:|---:|---:|---:|---:|");
     let share = |t: f64| 100.0 * t / r.epoch_s;
+    // Launches are counted on a CubeCL device only.
+    let launches = |n: Option<f64>| n.map_or("—".to_owned(), |n| format!("{n:.1}"));
     for (i, stage) in Stage::ALL.iter().enumerate() {
         let (t, floor) = (r.stages[i], r.stage_floors[i]);
         if t == 0.0 {
             // No fused operation of this stage ran: the device runs its dense reference,
             // whose time is in the rest.
             println!(
-                "| {} | — (reference path, in the rest) | {floor:.3} | — | — |",
+                "| {} | — (reference path, in the rest) | {floor:.3} | — | — | — |",
                 stage.label()
             );
             continue;
         }
         println!(
-            "| {} | {t:.3} | {floor:.3} | {:.1}× | {:.0} % |",
+            "| {} | {t:.3} | {floor:.3} | {:.1}× | {:.0} % | {} |",
             stage.label(),
             t / floor,
-            share(t)
+            share(t),
+            launches(r.device.map(|d| d.stage_launches_per_step[i]))
         );
     }
     let rest = r.epoch_s - r.stages.iter().sum::<f64>();
+    let rest_launches = r
+        .device
+        .map(|d| d.launches_per_step - d.stage_launches_per_step.iter().sum::<f64>());
     println!(
-        "| rest: sampling, burn's graph, small ops, reference stages | {rest:.3} | — | — | {:.0} % |",
-        share(rest)
+        "| rest: sampling, burn's graph, small ops, reference stages | {rest:.3} | — | — | {:.0} % | {} |",
+        share(rest),
+        launches(rest_launches)
     );
     let floor: f64 = r.stage_floors.iter().sum();
     println!(
-        "| **epoch** | {:.3} | {floor:.3} | {:.1}× | 100 % |",
+        "| **epoch** | {:.3} | {floor:.3} | {:.1}× | 100 % | {} |",
         r.epoch_s,
-        r.epoch_s / floor
+        r.epoch_s / floor,
+        launches(r.device.map(|d| d.launches_per_step))
     );
+    if let Some(d) = r.device {
+        println!(
+            "peak device memory (CubeCL's pools, sampled at every stage edge): {:.0} MiB; peak RSS {:.0} MiB",
+            d.peak_reserved_mib, r.rss_mib
+        );
+    }
 }
 
 #[cfg(test)]
