@@ -284,15 +284,16 @@ pub fn backward(g: CubeTensor, s: &DeviceItemGraphState) -> CubeTensor {
         u32_of(k_learnt),
         graph.lambda,
     );
-    let d_x = empty(vec![n, d]);
-    kernels::input_grads::launch(
+    let (d_unit, first) = (empty(vec![n, d]), empty(vec![n, d]));
+    let (vector, units) = vectors(n, d);
+    let (parts_count, parts_dim) = launch_dims(&client, units);
+    kernels::input_grad_parts::launch(
         &client,
-        count,
-        dim,
+        parts_count,
+        parts_dim,
+        vector,
         d_cos.into_tensor_arg(),
         s.unit.clone().into_tensor_arg(),
-        s.norms.clone().into_tensor_arg(),
-        s.norm_clamped.clone().into_tensor_arg(),
         graph.learnt.ids.clone().into_tensor_arg(),
         graph.learnt.rev_ptr.clone().into_tensor_arg(),
         graph.learnt.rev_edges.clone().into_tensor_arg(),
@@ -300,9 +301,24 @@ pub fn backward(g: CubeTensor, s: &DeviceItemGraphState) -> CubeTensor {
         d_h.into_tensor_arg(),
         graph.all.rev_ptr.clone().into_tensor_arg(),
         graph.all.rev_edges.clone().into_tensor_arg(),
-        d_x.clone().into_tensor_arg(),
+        d_unit.clone().into_tensor_arg(),
+        first.clone().into_tensor_arg(),
+        u32_of(units),
+        u32_of(d / vector),
         u32_of(k_learnt),
         u32_of(fan),
+    );
+    let d_x = empty(vec![n, d]);
+    kernels::input_grad_finish::launch(
+        &client,
+        count,
+        dim,
+        d_unit.into_tensor_arg(),
+        first.into_tensor_arg(),
+        s.unit.clone().into_tensor_arg(),
+        s.norms.clone().into_tensor_arg(),
+        s.norm_clamped.clone().into_tensor_arg(),
+        d_x.clone().into_tensor_arg(),
     );
     d_x
 }

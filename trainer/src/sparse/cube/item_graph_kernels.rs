@@ -243,58 +243,81 @@ pub fn cosine_grads(
     }
 }
 
-/// Item graphs, the backward's last pass: row `t` of `∂x` (one unit per row): the
-/// cosines' gradient `∂nₜ` (its own learnt neighbours, then the rows that have it as
-/// one), through `nₜ = xₜ/‖xₜ‖` as `(∂nₜ − nₜ(nₜ·∂nₜ))/‖xₜ‖` (`∂nₜ/TINY` where the norm
-/// was clamped), plus row `t` of the first layer's `Ḡᵀ·∂h₁`.
+/// Item graphs, the backward's last pass, part 1: for row `t` and `N` consecutive
+/// columns (one unit), the cosines' gradient through the unit rows,
+/// `∂nₜ = Σⱼ ∂cos[t·k + j]·n[idsⱼ] + Σ_{e : ids[e] = t} ∂cos[e]·n[e / k]` (its own learnt
+/// neighbours, then the rows that have it as one), and row `t` of the first layer's
+/// `Ḡᵀ·∂h₁`. [`input_grad_finish`] puts them together.
 #[cube(launch)]
-pub fn input_grads(
+pub fn input_grad_parts<N: Size>(
     d_cos: &Tensor<f32>,
-    unit: &Tensor<f32>,
-    norms: &Tensor<f32>,
-    norm_clamped: &Tensor<f32>,
+    unit: &Tensor<Vector<f32, N>>,
     learnt_ids: &Tensor<u32>,
     learnt_rev_ptr: &Tensor<u32>,
     learnt_rev_edges: &Tensor<u32>,
     gbar: &Tensor<f32>,
-    d_h1: &Tensor<f32>,
+    d_h1: &Tensor<Vector<f32, N>>,
     all_rev_ptr: &Tensor<u32>,
     all_rev_edges: &Tensor<u32>,
-    out: &mut Tensor<f32>,
+    d_unit: &mut Tensor<Vector<f32, N>>,
+    first: &mut Tensor<Vector<f32, N>>,
+    units: u32,
+    vectors_per_row: u32,
     k_learnt: u32,
     fan: u32,
+) {
+    let at = ABSOLUTE_POS;
+    if at >= units as usize {
+        terminate!();
+    }
+    let dv = vectors_per_row as usize;
+    let (t, c) = (at / dv, at % dv);
+    let (k_learnt, fan) = (k_learnt as usize, fan as usize);
+    let mut dn = Vector::new(0.0f32);
+    for j in 0..k_learnt {
+        let e = t * k_learnt + j;
+        dn += Vector::new(d_cos[e]) * unit[learnt_ids[e] as usize * dv + c];
+    }
+    for k in learnt_rev_ptr[t] as usize..learnt_rev_ptr[t + 1] as usize {
+        let e = learnt_rev_edges[k] as usize;
+        dn += Vector::new(d_cos[e]) * unit[(e / k_learnt) * dv + c];
+    }
+    d_unit[at] = dn;
+    let mut acc = Vector::new(0.0f32);
+    for k in all_rev_ptr[t] as usize..all_rev_ptr[t + 1] as usize {
+        let e = all_rev_edges[k] as usize;
+        acc += Vector::new(gbar[e]) * d_h1[(e / fan) * dv + c];
+    }
+    first[at] = acc;
+}
+
+/// Item graphs, the backward's last pass, part 2: row `t` of `∂x` (one unit per row),
+/// `∂nₜ` through `nₜ = xₜ/‖xₜ‖` as `(∂nₜ − nₜ(nₜ·∂nₜ))/‖xₜ‖` (`∂nₜ/TINY` where the norm
+/// was clamped), plus row `t` of `Ḡᵀ·∂h₁`.
+#[cube(launch)]
+pub fn input_grad_finish(
+    d_unit: &Tensor<f32>,
+    first: &Tensor<f32>,
+    unit: &Tensor<f32>,
+    norms: &Tensor<f32>,
+    norm_clamped: &Tensor<f32>,
+    out: &mut Tensor<f32>,
 ) {
     let t = ABSOLUTE_POS;
     if t >= norms.len() {
         terminate!();
     }
     let d = unit.shape(1);
-    let (k_learnt, fan) = (k_learnt as usize, fan as usize);
     let mut along = 0.0f32;
     for c in 0..d {
-        let mut dn = 0.0f32;
-        for j in 0..k_learnt {
-            let e = t * k_learnt + j;
-            dn += d_cos[e] * unit[learnt_ids[e] as usize * d + c];
-        }
-        for k in learnt_rev_ptr[t] as usize..learnt_rev_ptr[t + 1] as usize {
-            let e = learnt_rev_edges[k] as usize;
-            dn += d_cos[e] * unit[(e / k_learnt) * d + c];
-        }
-        out[t * d + c] = dn;
-        along += unit[t * d + c] * dn;
+        along += unit[t * d + c] * d_unit[t * d + c];
     }
     if norm_clamped[t] != 0.0f32 {
         along = 0.0f32;
     }
     let norm = norms[t];
     for c in 0..d {
-        let mut first = 0.0f32;
-        for k in all_rev_ptr[t] as usize..all_rev_ptr[t + 1] as usize {
-            let e = all_rev_edges[k] as usize;
-            first += gbar[e] * d_h1[(e / fan) * d + c];
-        }
         let at = t * d + c;
-        out[at] = (out[at] - unit[at] * along) / norm + first;
+        out[at] = (d_unit[at] - unit[at] * along) / norm + first[at];
     }
 }
