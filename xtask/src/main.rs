@@ -2,8 +2,8 @@
 //!
 //! - `cargo xtask demo`  — set up, build the web app, train demo weights if there are none, serve
 //!   `static/` on http://127.0.0.1:8080 (`--no-serve` stops before serving).
-//! - `cargo xtask test`  — set up, fmt, clippy, `cargo test --workspace`, wasm build (+ clippy on
-//!   wasm32), real-browser tests. `.ci/run` calls exactly this.
+//! - `cargo xtask test`  — set up, fmt, clippy, `cargo test --workspace`, `check --features
+//!   cuda`, wasm build (+ clippy on wasm32), real-browser tests. `.ci/run` calls exactly this.
 //! - `cargo xtask setup` — only the installs (idempotent).
 //! - `cargo xtask wasm`  — only the web app build into `static/pkg/`.
 //! - `cargo xtask gpu-bench` — the one-script bundle a bare GPU machine runs (`--local`: dry run here).
@@ -365,6 +365,7 @@ fn test_stages(ctx: &Ctx, st: &mut Stages, keep_going: bool) -> Result<()> {
                 .run()
         }))?;
     }
+    soft(st.run("check --features cuda", || check_cuda(ctx)))?;
     // The app loads `demo/model.safetensors` by default: a clean clone has none, so train it
     // exactly as `cargo xtask demo` does (skipped when present).
     let weights_ok = (built || demo_weights_path(ctx).is_file())
@@ -406,6 +407,32 @@ fn test_stages(ctx: &Ctx, st: &mut Stages, keep_going: bool) -> Result<()> {
             failed.join("\n  ")
         )
     }
+}
+
+/// `cargo check --features cuda` of the trainer, all targets, in `target/cuda-check`: every
+/// `cfg(feature = "cuda")` path type-checks against burn's CUDA runtime without a CUDA
+/// toolkit. CubeCL's CUDA runtime pulls `cubecl-llvm`, whose build scripts (its own and
+/// `tracel-llvm-bundler`'s) download a prebuilt LLVM from GitHub, out of reach offline; both
+/// return early under `DOCS_RS`, which nothing else in the tree reads, and a check links
+/// nothing. A runnable CUDA binary (`cargo build --features cuda`) needs that download.
+/// Cold: ~3 min on 2 cores (its own target directory: the features differ from the test
+/// build's, which it would otherwise invalidate).
+fn check_cuda(ctx: &Ctx) -> Result<()> {
+    let target = ctx.target_dir().join("cuda-check");
+    ctx.cargo()
+        .env("DOCS_RS", "1")
+        .args([
+            "check",
+            "--release",
+            "-p",
+            "mario-trainer",
+            "--features",
+            "cuda",
+            "--all-targets",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .run()
 }
 
 /// `path` relative to the workspace root, for messages.
