@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::backend::Cube;
 use burn::tensor::{Device, Tensor};
-use cubecl::logging::{LaunchObservation, LaunchObserver};
 use cubecl::MemoryScope;
+use cubecl::logging::{LaunchObservation, LaunchObserver};
 
 /// Kernels launched in this process while a [`LaunchCounter`] was installed.
 static LAUNCHES: AtomicU64 = AtomicU64::new(0);
@@ -58,8 +58,16 @@ pub fn reserved_bytes(device: &Device) -> Option<u64> {
     if !crate::sparse::cube::is_cube(device) {
         return None;
     }
-    let probe = Tensor::<1>::zeros([1], device).try_into_primitive::<Cube>().ok()?;
-    Some(probe.client.memory_report(MemoryScope::Device).usage().bytes_reserved)
+    let probe = Tensor::<1>::zeros([1], device)
+        .try_into_primitive::<Cube>()
+        .ok()?;
+    Some(
+        probe
+            .client
+            .memory_report(MemoryScope::Device)
+            .usage()
+            .bytes_reserved,
+    )
 }
 
 #[cfg(test)]
@@ -71,7 +79,9 @@ mod tests {
     #[test]
     fn launches_and_reserved_bytes_follow_the_work() {
         let device = crate::backend::select(crate::backend::BackendChoice::Wgpu)
-            .expect("no wgpu adapter: install a Vulkan driver (`cargo xtask setup` installs lavapipe)")
+            .expect(
+                "no wgpu adapter: install a Vulkan driver (`cargo xtask setup` installs lavapipe)",
+            )
             .device;
         let counter = LaunchCounter::install();
         let before = counter.launches();
@@ -80,9 +90,15 @@ mod tests {
         let total = crate::tensor::to_f32((x.clone() * 2.0 + 1.0).sum())[0];
         assert!((total / (3.0 * n as f32) - 1.0).abs() < 1e-3, "sum {total}");
         let launched = counter.launches() - before;
-        assert!(launched >= 2, "ones, ×2 + 1 and a sum launched {launched} kernels");
+        assert!(
+            launched >= 2,
+            "ones, ×2 + 1 and a sum launched {launched} kernels"
+        );
         let bytes = reserved_bytes(&device).expect("a CubeCL device");
-        assert!(bytes >= 64 << 20, "a live 64 MiB tensor, {bytes} bytes reserved");
+        assert!(
+            bytes >= 64 << 20,
+            "a live 64 MiB tensor, {bytes} bytes reserved"
+        );
         drop(x);
         assert_eq!(reserved_bytes(&burn::tensor::Device::flex()), None);
     }

@@ -5,9 +5,12 @@
 //! once and ranked by [`mario_shared::ranking::RankingModel`] (tiles of users ×
 //! items, Eq. 5–7 fused per pair, threshold reject, bounded top-K; parallel over
 //! user tiles) — the same scorer `mario eval`, `mario recommend` and the browser's
-//! CPU path use. [`evaluate_with`] takes any scorer of full score rows (the
+//! CPU path use. On a CubeCL device the embeddings stay there and [`device`] ranks
+//! tiles of users on it, reading back only each user's top-K; both paths end in
+//! [`evaluate_lists`]. [`evaluate_with`] takes any scorer of full score rows (the
 //! popularity baseline). Metric definitions live in [`mario_shared::metrics`].
 
+pub mod device;
 pub mod planted;
 
 use mario_data::Dataset;
@@ -94,23 +97,46 @@ pub fn evaluate_ranked(
         users.len(),
         dataset.n_users
     );
+    evaluate_lists(dataset, split, ks, |evaluated, k| {
+        let rows: Vec<f32> = evaluated
+            .iter()
+            .flat_map(|&u| users[u as usize * d..(u as usize + 1) * d].iter().copied())
+            .collect();
+        let ranked = ranking.top_k(&rows, |i| &dataset.train[evaluated[i] as usize], k);
+        Ok(ranked
+            .into_iter()
+            .map(|list| list.into_iter().map(|(item, _)| item).collect())
+            .collect())
+    })
+}
+
+/// Metrics of the ranked lists `rank(evaluated, k)` returns: the top `k` items, best
+/// first, of each user in `evaluated` (the users with relevant items in `split`, in
+/// id order). Users with no relevant items are skipped (and counted).
+pub fn evaluate_lists(
+    dataset: &Dataset,
+    split: Split,
+    ks: &[usize],
+    rank: impl FnOnce(&[u32], usize) -> anyhow::Result<Vec<Vec<u32>>>,
+) -> anyhow::Result<MetricsReport> {
     let relevant = split.relevant(dataset);
     let mut acc = MetricsAccumulator::new(ks);
-    let evaluated: Vec<usize> = (0..dataset.n_users)
-        .filter(|&u| !relevant[u].is_empty())
+    let evaluated: Vec<u32> = (0..dataset.n_users as u32)
+        .filter(|&u| !relevant[u as usize].is_empty())
         .collect();
     for _ in evaluated.len()..dataset.n_users {
         acc.add(&[], &[]); // counted as skipped
     }
-    let rows: Vec<f32> = evaluated
-        .iter()
-        .flat_map(|&u| users[u * d..(u + 1) * d].iter().copied())
-        .collect();
-    let ranked = ranking.top_k(&rows, |i| &dataset.train[evaluated[i]], acc.max_k());
+    let ranked = rank(&evaluated, acc.max_k())?;
+    anyhow::ensure!(
+        ranked.len() == evaluated.len(),
+        "{} ranked lists for {} users",
+        ranked.len(),
+        evaluated.len()
+    );
     // Accumulated in user order, so sums do not depend on the thread count.
     for (&u, list) in evaluated.iter().zip(&ranked) {
-        let items: Vec<u32> = list.iter().map(|&(item, _)| item).collect();
-        acc.add(&items, &relevant[u]);
+        acc.add(list, &relevant[u as usize]);
     }
     Ok(acc.finish())
 }

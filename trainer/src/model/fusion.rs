@@ -1,6 +1,7 @@
 //! Fusion of the per-modality item embeddings and the score (Eq. 5–7 for
 //! attention; the mean / max / fc ablations of Table 5), for a training batch, and
-//! the dense `[B, I]` burn reference the tests hold the shared ranking scorer to.
+//! the dense `[B, I]` burn scores (a CubeCL device ranks with them; the tests hold the
+//! shared ranking scorer to them).
 
 use burn::tensor::{Tensor, activation};
 use mario_shared::FusionKind;
@@ -18,9 +19,9 @@ impl Mario {
     }
 
     /// Scores `[B, I]` of every item for a batch of users, from precomputed embeddings:
-    /// the dense burn reference of Eq. 5–7 that the tests hold the shared tiled
-    /// scorer ([`mario_shared::ranking`], used for evaluation) against.
-    #[cfg(test)]
+    /// the dense burn form of Eq. 5–7, which ranks on a CubeCL device
+    /// ([`crate::eval::device`]) and which the tests hold the host's tiled scorer
+    /// ([`mario_shared::ranking`]) against.
     pub fn score_users(
         &self,
         emb: &super::Embeddings,

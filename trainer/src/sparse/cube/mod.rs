@@ -14,6 +14,7 @@ mod launch;
 mod mp_loss;
 #[cfg(test)]
 mod tests;
+mod top_k;
 
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
@@ -24,6 +25,7 @@ use burn_cubecl::CubeBackend;
 pub use adam::adam_step;
 pub use csr::DeviceCsr;
 pub use item_graph::DeviceMixedGraph;
+pub use top_k::top_k;
 
 use super::lightgcn::LightGcnGraph;
 use super::spmm::{GraphKernels, SparseMatrix};
