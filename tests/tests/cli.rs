@@ -511,12 +511,14 @@ fn tune_quick_reports_resumes_and_never_reruns_finished_trials() {
     );
 }
 
-/// `mario bench` on the CPU: the table row, the range line of its repeats, and each
-/// reported median inside its range; the stage split adds up to the epoch it reports.
+/// `mario bench` on the CPU, read through `--json`: each reported median inside its
+/// range over the repeats, positive floors, the stage split inside the epoch it
+/// reports, no device counts off a CubeCL device; and the Markdown table has the row.
 #[test]
 fn bench_reports_medians_inside_their_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
+    let json = dir.path().join("bench.json");
     let out = mario(&[
         "bench",
         "--presets",
@@ -529,49 +531,47 @@ fn bench_reports_medians_inside_their_ranges() {
         "3",
         "--cache",
         s(&cache),
+        "--json",
+        s(&json),
     ]);
     assert!(out.status.success(), "bench failed: {}", stderr(&out));
     let text = stdout(&out);
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("| demo | "))
-        .unwrap_or_else(|| panic!("no demo row in:\n{text}"));
-    // `| demo | backend | build | kNN (floor, ×) | epoch (floor, ×) | eval (floor, ×) | RSS |`
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    let median = |cell: &str| -> f64 { cell.split_whitespace().next().unwrap().parse().unwrap() };
-    let medians = [median(cells[4]), median(cells[5]), median(cells[6])];
+    assert!(
+        text.lines().any(|l| l.starts_with("| demo | ")),
+        "no demo row in:\n{text}"
+    );
     assert!(text.contains("medians of 3 repeats"), "{text}");
-    let ranges = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("demo on ") && l.contains("kNN rebuild"))
-        .unwrap_or_else(|| panic!("no range line in:\n{text}"));
-    let bounds: Vec<(f64, f64)> = ranges
-        .split(", ")
-        .map(|part| {
-            let range = part.rsplit(' ').next().unwrap();
-            let (lo, hi) = range.split_once('–').unwrap();
-            (lo.parse().unwrap(), hi.parse().unwrap())
-        })
-        .collect();
-    assert_eq!(bounds.len(), 3, "{ranges}");
-    for (m, (lo, hi)) in medians.iter().zip(&bounds) {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    let row = &rows[0];
+    assert_eq!(row["preset"], "demo");
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    for measure in ["knn", "epoch", "eval"] {
+        let r = &row["ranges"][measure];
+        let (lo, m, hi) = (num(&r["min"]), num(&r["median"]), num(&r["max"]));
         assert!(
-            lo <= m && m <= hi && lo > &0.0,
-            "median {m} outside {lo}–{hi}: {text}"
+            lo > 0.0 && lo <= m && m <= hi,
+            "{measure}: median {m} outside {lo}–{hi}"
+        );
+        assert!(
+            num(&row["floors"][format!("{measure}_s")]) > 0.0,
+            "{measure}'s floor"
         );
     }
-    // The stage rows plus the rest add up to the epoch row (each printed to 3 decimals).
-    let stage_total: f64 = text
-        .lines()
-        .skip_while(|l| !l.starts_with("| stage |"))
-        .skip(2)
-        .take_while(|l| !l.starts_with("| **epoch**"))
-        .map(|l| l.split('|').nth(2).unwrap().trim().parse::<f64>().unwrap())
-        .sum();
+    let epoch = num(&row["ranges"]["epoch"]["median"]);
+    assert_eq!(num(&row["epoch_s"]), epoch);
+    let stages: Vec<f64> = row["stages"].as_array().unwrap().iter().map(num).collect();
+    assert_eq!(stages.len(), report["stages"].as_array().unwrap().len());
+    let total: f64 = stages.iter().sum();
     assert!(
-        (stage_total - medians[1]).abs() < 0.006,
-        "stages sum to {stage_total}, epoch {}: {text}",
-        medians[1]
+        stages.iter().all(|&t| t >= 0.0) && total > 0.0 && total <= epoch,
+        "stages {stages:?} in an epoch of {epoch}"
+    );
+    assert!(
+        row["device"].is_null(),
+        "flex has no launches to count: {row}"
     );
 }
 

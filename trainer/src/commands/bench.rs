@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// Where generated datasets are kept.
     #[arg(long, default_value = "target/bench-data")]
     pub cache: PathBuf,
+    /// Also write every number of the tables to this JSON file (temp file, then rename),
+    /// for scripts and tests that should not parse Markdown.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 fn dataset_dir(cache: &Path, preset: Preset) -> anyhow::Result<PathBuf> {
@@ -80,6 +84,7 @@ fn dataset_dir(cache: &Path, preset: Preset) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+#[derive(Debug, Clone, serde::Serialize)]
 struct Row {
     preset: String,
     backend: String,
@@ -87,13 +92,13 @@ struct Row {
     knn_s: f64,
     epoch_s: f64,
     eval_s: f64,
-    /// Over the repeats: kNN rebuild, epoch, evaluation.
-    spreads: [Spread; 3],
-    /// Floors at the measured rates: (epoch, eval, kNN rebuild) seconds.
-    floor: (f64, f64, f64),
+    /// Over the repeats.
+    ranges: Ranges,
+    /// Floors at the measured rates.
+    floors: Floors,
     rss_mib: f64,
-    /// The rates the floors use: GFLOP/s and GB/s.
-    rates: (f64, f64),
+    /// The rates the floors use.
+    rates: Rates,
     /// Seconds per epoch in each [`Stage`] and their floors (all zero off flex).
     stages: [f64; Stage::ALL.len()],
     stage_floors: [f64; Stage::ALL.len()],
@@ -102,8 +107,31 @@ struct Row {
     device: Option<DeviceCounts>,
 }
 
+/// The median and range of each repeated measure.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Ranges {
+    knn: Spread,
+    epoch: Spread,
+    eval: Spread,
+}
+
+/// Seconds each measure would take at the measured rates ([`crate::roofline`]).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Floors {
+    epoch_s: f64,
+    eval_s: f64,
+    knn_s: f64,
+}
+
+/// The machine's measured rates on a backend ([`measure_rates`]).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Rates {
+    gflops: f64,
+    gbs: f64,
+}
+
 /// What a CubeCL device reported over the median repeat's epochs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 struct DeviceCounts {
     stage_launches_per_step: [f64; Stage::ALL.len()],
     launches_per_step: f64,
@@ -309,14 +337,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 knn_s: knn.median,
                 epoch_s: epoch.median,
                 eval_s: eval.median,
-                spreads: [knn, epoch, eval],
-                floor: (
-                    shape.epoch_seconds(gflops, gbs),
-                    shape.eval().seconds(gflops, gbs),
-                    shape.knn_rebuild().seconds(gflops, gbs),
-                ),
+                ranges: Ranges { knn, epoch, eval },
+                floors: Floors {
+                    epoch_s: shape.epoch_seconds(gflops, gbs),
+                    eval_s: shape.eval().seconds(gflops, gbs),
+                    knn_s: shape.knn_rebuild().seconds(gflops, gbs),
+                },
                 rss_mib,
-                rates: (gflops, gbs),
+                rates: Rates { gflops, gbs },
                 stages,
                 stage_floors: shape.epoch_stage_seconds(gflops, gbs),
                 device,
@@ -349,9 +377,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             r.preset,
             r.backend,
             r.build_s,
-            cell(r.knn_s, r.floor.2),
-            cell(r.epoch_s, r.floor.0),
-            cell(r.eval_s, r.floor.1),
+            cell(r.knn_s, r.floors.knn_s),
+            cell(r.epoch_s, r.floors.epoch_s),
+            cell(r.eval_s, r.floors.eval_s),
             r.rss_mib
         );
     }
@@ -368,7 +396,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     format!("{:.3}–{:.3}", s.min, s.max)
                 }
             };
-            let [knn, epoch, eval] = &r.spreads;
+            let Ranges { knn, epoch, eval } = &r.ranges;
             println!(
                 "  {} on {}: kNN rebuild {}, epoch {}, eval {}",
                 r.preset,
@@ -382,7 +410,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     for r in &rows {
         println!(
             "floors for {} on {}: {:.1} GFLOP/s (1024³ product), {:.1} GB/s (copy), measured in this run",
-            r.preset, r.backend, r.rates.0, r.rates.1
+            r.preset, r.backend, r.rates.gflops, r.rates.gbs
         );
     }
     for r in rows.iter().filter(|r| r.stages.iter().any(|&s| s > 0.0)) {
@@ -404,6 +432,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 other.epoch_s / cpu.epoch_s
             );
         }
+    }
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "rows": rows,
+            "stages": Stage::ALL.map(|s| s.label()),
+        });
+        crate::io::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     }
     if args.rss {
         let dir = dataset_dir(&args.cache, Preset::Sports)?;
@@ -439,7 +474,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// The median and range of one measure over the repeats, and which repeat is the
 /// median (the lower one of an even count; NaNs, a skipped measure, sort last).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 struct Spread {
     median: f64,
     min: f64,
