@@ -70,6 +70,18 @@ pub fn reserved_bytes(device: &Device) -> Option<u64> {
     )
 }
 
+/// The largest buffer one kernel binding of `device` may take (a CubeCL device, not
+/// under autodiff), bytes; `None` on any other device.
+pub fn max_binding_bytes(device: &Device) -> Option<u64> {
+    if !crate::sparse::cube::is_cube(device) {
+        return None;
+    }
+    let probe = Tensor::<1>::zeros([1], device)
+        .try_into_primitive::<Cube>()
+        .ok()?;
+    Some(probe.client.properties().memory.max_page_size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +113,10 @@ mod tests {
         );
         drop(x);
         assert_eq!(reserved_bytes(&burn::tensor::Device::flex()), None);
+        let binding = max_binding_bytes(&device).expect("a CubeCL device");
+        assert!(
+            binding >= 64 << 20,
+            "a 64 MiB tensor was bound: limit {binding}"
+        );
     }
 }

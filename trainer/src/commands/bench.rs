@@ -103,7 +103,8 @@ struct Row {
     stages: [f64; Stage::ALL.len()],
     stage_floors: [f64; Stage::ALL.len()],
     /// On a CubeCL device: kernel launches per training step, in each [`Stage`] and in
-    /// all (the stages' and the rest's), and the peak pool bytes over the epochs.
+    /// all (the stages' and the rest's), and the peak pool bytes over the epochs and the
+    /// evaluation.
     device: Option<DeviceCounts>,
 }
 
@@ -130,7 +131,7 @@ struct Rates {
     gbs: f64,
 }
 
-/// What a CubeCL device reported over the median repeat's epochs.
+/// What a CubeCL device reported over the median repeat's epochs (and its evaluation).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 struct DeviceCounts {
     stage_launches_per_step: [f64; Stage::ALL.len()],
@@ -310,7 +311,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     launch_counter.as_ref().map(|_| DeviceCounts {
                         stage_launches_per_step: report.launches.map(|n| per_step(n as f64)),
                         launches_per_step: per_step(launched),
-                        peak_reserved_mib: report.peak_reserved_bytes as f64 / (1 << 20) as f64,
+                        peak_reserved_mib: mib(report.peak_reserved_bytes),
                     }),
                 ));
                 epoch.push(if args.epochs == 0 {
@@ -321,6 +322,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let started = Instant::now();
                 evaluate_model(&model, &params, &dataset, Split::Valid)?;
                 eval.push(started.elapsed().as_secs_f64());
+                // The pools after the evaluation too (its score tiles), once it has run.
+                if let (Some((_, Some(counts))), Some(bytes)) = (
+                    stages_by_repeat.last_mut(),
+                    crate::device_meter::reserved_bytes(&model.device),
+                ) {
+                    counts.peak_reserved_mib = counts.peak_reserved_mib.max(mib(bytes));
+                }
             }
             let (knn, epoch, eval) = (Spread::of(&knn), Spread::of(&epoch), Spread::of(&eval));
             // The stage split of the median epoch's repeat: its stages add up to it.
@@ -472,6 +480,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
 /// The median and range of one measure over the repeats, and which repeat is the
 /// median (the lower one of an even count; NaNs, a skipped measure, sort last).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -547,7 +559,7 @@ fn print_stages(r: &Row) {
     );
     if let Some(d) = r.device {
         println!(
-            "peak device memory (CubeCL's pools, sampled at every stage edge): {:.0} MiB; peak RSS {:.0} MiB",
+            "peak device memory (CubeCL's pools, sampled at every stage edge and after the evaluation): {:.0} MiB; peak RSS {:.0} MiB",
             d.peak_reserved_mib, r.rss_mib
         );
     }

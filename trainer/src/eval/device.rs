@@ -24,10 +24,13 @@ pub struct TileScores {
     pub attention: Option<f32>,
 }
 
-/// How many users a tile scores: `TILE_BYTES` over `tables + 1` rows of `n_items`
-/// floats a user (the affinities and the product's own), at least one.
-pub fn tile_users(n_items: usize, tables: usize) -> usize {
-    (TILE_BYTES / (4 * n_items.max(1) * (tables + 1))).max(1)
+/// How many users a tile scores: `TILE_BYTES` (or the device's largest binding,
+/// `max_binding`, where smaller) over `tables + 1` rows of `n_items` floats a user
+/// (the affinities and the product's own), at least one; so a tile's affinities always
+/// fit one binding.
+pub fn tile_users(n_items: usize, tables: usize, max_binding: Option<u64>) -> usize {
+    let budget = max_binding.map_or(TILE_BYTES, |b| TILE_BYTES.min(b as usize));
+    (budget / (4 * n_items.max(1) * (tables + 1))).max(1)
 }
 
 /// The top `k` items of each user in `users` (best first, ties to the lower id),
@@ -72,7 +75,7 @@ pub fn top_k_on_device(
             tile.tables,
             tile.attention,
             k,
-        ));
+        )?);
     }
     Ok(ranked)
 }
@@ -164,10 +167,13 @@ mod tests {
                 "attention, user {u}"
             );
         }
+        let tile = tile_users(7050, 4, None);
+        assert!(tile >= 1000, "baby's tile: {tile}");
+        // A device whose bindings hold 128 MiB: baby's four tables of affinities fit one.
+        let tile = tile_users(7050, 4, Some(128 << 20));
         assert!(
-            tile_users(7050, 4) >= 1000,
-            "baby's tile: {}",
-            tile_users(7050, 4)
+            tile * 4 * 7050 * 4 <= 128 << 20 && tile >= 500,
+            "tile {tile}"
         );
         let wrong = top_k_on_device(&users, &train, n_items, k, 7, &device, |ids| TileScores {
             scores: table.clone().select(0, ids),

@@ -121,7 +121,8 @@ impl<'m> RankedModel<'m> {
                         attention: None,
                     },
                 };
-                let tile = device::tile_users(model.n_items, tables);
+                let max_binding = crate::device_meter::max_binding_bytes(&model.device);
+                let tile = device::tile_users(model.n_items, tables, max_binding);
                 evaluate_lists(dataset, split, ks, |users, k| {
                     let train = &dataset.train;
                     device::top_k_on_device(

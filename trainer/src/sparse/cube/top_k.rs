@@ -189,7 +189,8 @@ pub fn merge_top_k(
 
 /// The best `k` items of each row of `scores` (`[rows, tables · n_items]`, see
 /// [`segment_top_k`]), row `b`'s training items `train[b]` (ascending) skipped; each
-/// list best first, shorter where a row has fewer than `k` candidates.
+/// list best first, shorter where a row has fewer than `k` candidates. A device that
+/// fails (out of memory, a lost device) is an error, not a panic.
 pub fn top_k(
     scores: CubeTensor,
     train: &[&[u32]],
@@ -197,10 +198,10 @@ pub fn top_k(
     tables: usize,
     attention: Option<f32>,
     k: usize,
-) -> Vec<Vec<u32>> {
+) -> anyhow::Result<Vec<Vec<u32>>> {
     let rows = train.len();
     if k == 0 || rows == 0 {
-        return vec![Vec::new(); rows];
+        return Ok(vec![Vec::new(); rows]);
     }
     let scores = into_contiguous(scores);
     let (client, device) = (scores.client.clone(), scores.device.clone());
@@ -252,10 +253,12 @@ pub fn top_k(
         k,
     );
     let ids: Vec<u32> = burn::tensor::Tensor::<1, burn::tensor::Int>::from_primitive::<Cube>(out)
-        .into_data()
+        .try_into_data()
+        .map_err(|e| anyhow::anyhow!("ranking on the device failed: {e}"))?
         .iter::<u32>()
         .collect();
-    ids.chunks(k)
+    Ok(ids
+        .chunks(k)
         .map(|list| list.iter().copied().filter(|&i| i != EMPTY).collect())
-        .collect()
+        .collect())
 }
