@@ -1,8 +1,8 @@
 //! Training configuration: every hyperparameter of MARIO, with the paper's defaults
 //! (§5.1: d = 64, k = 10, λ = 0.9, μ = 1, batch 1024, reg 1e-5) except where measurement
 //! said otherwise: lr 5e-3 (the paper's 5e-4 has not converged after 200 epochs here), and
-//! early stopping after 20 epochs without improvement, never before epoch 30 (README,
-//! "Defaults").
+//! early stopping after 20 epochs without improvement, never before epoch 30
+//! (`docs/defaults.md`).
 //!
 //! Precedence: built-in defaults < `--config FILE.toml` < explicit command-line flags.
 //!

@@ -4,8 +4,7 @@
 //! Between two loops the calling thread runs serial code (burn's autodiff bookkeeping,
 //! allocation, sampling) for longer than rayon's idle workers spin, so they go to sleep
 //! and every next loop starts by waking one: a futex wake that the calling thread pays
-//! for (`try_to_wake_up` was 7.6 % of a dense training profile on this 2-vCPU VM, where
-//! waking a halted vCPU is an inter-processor interrupt), while the loop's first
+//! for (on a VM, waking a halted vCPU is an inter-processor interrupt), while the loop's first
 //! blocks run on one core. OpenMP runtimes avoid the same cost by spinning a while
 //! before sleeping (`KMP_BLOCKTIME`, `GOMP_SPINCOUNT`); rayon has no such setting, so
 //! [`with_workers_awake`] gives each other worker a job that steals work through

@@ -9,7 +9,7 @@ use mario_trainer::commands::{Cli, run};
 
 /// mimalloc keeps freed pages for reuse: the per-batch temporaries of the training
 /// step (tens of MB each) no longer cost an mmap, page faults and kernel zeroing
-/// every batch (`mario bench` before/after in the README).
+/// every batch.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -17,11 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `MIMALLOC_ALLOW_THP` is set, which then decides as mimalloc documents). With them,
 /// mimalloc's 2 MiB pages round every partly used span up, and each page that a
 /// training step touches again after a purge is a 2 MiB page for the kernel to zero:
-/// one `sports` epoch + evaluation + export peaked at 1,260 MiB with them, 1,131 MiB
-/// without; 5 dense epochs spent 0.71–0.89 s in the kernel with them, 0.48–0.58 s
-/// without (`perf stat`, sys). mimalloc's default purge delay (1 s) is kept: a 10 ms delay
-/// (`MIMALLOC_PURGE_DELAY=10`) re-faults a step's temporaries every batch (328 k
-/// page faults in 5 dense epochs against 14 k).
+/// both a higher peak RSS and more time in the kernel. mimalloc's default purge delay
+/// (1 s) is kept: a short one re-faults a step's temporaries every batch.
 fn disable_transparent_huge_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
         return;

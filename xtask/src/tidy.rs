@@ -1,6 +1,7 @@
 //! Layout rules checked as tests (`cargo test -p xtask`): every Rust file opens with a `//!`
 //! line saying its one job, and a file past [`LONG_FILE`] lines says in that doc comment
-//! why it is long (the phrase "long because").
+//! why it is long (the phrase "long because"); `ARCHITECTURE.md` keeps its lines under
+//! [`LONG_LINE`] characters and every file and folder it names exists.
 
 #[cfg(test)]
 mod tests {
@@ -8,6 +9,9 @@ mod tests {
 
     /// Lines past which a file must give a reason for its length.
     const LONG_FILE: usize = 650;
+
+    /// Characters past which a line of `ARCHITECTURE.md` is too long to read.
+    const LONG_LINE: usize = 200;
 
     /// The workspace's crates (the folders whose `.rs` files are checked).
     const CRATES: [&str; 6] = ["shared", "data", "trainer", "web", "xtask", "tests"];
@@ -62,6 +66,83 @@ mod tests {
                 problems.push(format!(
                     "{}: {lines} lines; split it, or say in its `//!` doc why it is long (\"long because …\")",
                     f.display()
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// Every path under `dir` (files and folders), relative to `root`, with `/` separators.
+    fn tree(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name == ".git" || name == "pkg" || name == "node_modules" {
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if path.is_dir() {
+                out.push(format!("{rel}/"));
+                tree(root, &path, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+
+    /// The backticked names in `text` that look like a source file (`.rs`, `.wgsl`) or a
+    /// folder (ending in `/`).
+    fn named_paths(text: &str) -> Vec<&str> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|t| {
+                !t.starts_with('.')
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
+                    && (t.ends_with(".rs") || t.ends_with(".wgsl") || t.ends_with('/'))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn named_paths_are_the_backticked_files_and_folders() {
+        let text =
+            "`a/b.rs` and `c/` but not `x::y`, `target/wasm`, `5-core/*.json`, `.rs` or `d.rs e`";
+        assert_eq!(named_paths(text), ["a/b.rs", "c/"]);
+    }
+
+    #[test]
+    fn architecture_lines_are_short_and_every_named_path_exists() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+        let mut problems = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let chars = line.chars().count();
+            if chars > LONG_LINE {
+                problems.push(format!(
+                    "ARCHITECTURE.md:{}: {chars} characters (at most {LONG_LINE})",
+                    n + 1
+                ));
+            }
+        }
+        let mut paths = Vec::new();
+        tree(&root, &root, &mut paths);
+        let named = named_paths(&text);
+        assert!(named.len() > 50, "only {} paths named", named.len());
+        for name in named {
+            // A name may be relative to its crate or module: it exists when some path ends
+            // with it at a component boundary.
+            let found = paths
+                .iter()
+                .any(|p| p == name || p.ends_with(&format!("/{name}")));
+            if !found {
+                problems.push(format!(
+                    "ARCHITECTURE.md names `{name}`, which does not exist"
                 ));
             }
         }

@@ -3,10 +3,9 @@
 //! task writes it, instead of one serial `memset` of the whole table on the training
 //! thread first. The zeroing then runs on every core, and in the cache of the core
 //! that writes the block next.
-//!
-//! At demo's shape the serial zeroing of the kernels' outputs was about 7 % of the
-//! training thread's `perf` samples (LightGCN's layers and gradients, the BPR and L2
-//! gradient tables, the item graphs' outputs), all while the other core waited.
+//! A serial zeroing would leave the other cores waiting while the training thread
+//! clears LightGCN's layers and gradients, the BPR and L2 gradient tables and the item
+//! graphs' outputs.
 
 use std::mem::MaybeUninit;
 

@@ -153,8 +153,8 @@ impl AdamOptimizer {
     /// Every gradient is taken out of `grads` and the leaves are dropped before any
     /// update, so that each parameter's buffer has one owner: on flex, reading a uniquely
     /// owned tensor into a `Vec` and a `Vec` back into a tensor move the buffer, and the
-    /// fused update runs in place (at dense's shapes the copies of the parameters and
-    /// their gradients were 70 % of the step).
+    /// fused update runs in place (copies of every parameter and gradient would otherwise
+    /// dominate the step).
     pub fn step(
         &mut self,
         lr: f64,
