@@ -35,6 +35,8 @@ pub mod keep_awake;
 pub mod map;
 pub mod model;
 pub mod plot;
+#[cfg(test)]
+mod quality_tests;
 pub mod roofline;
 pub mod sparse;
 pub mod stage_clock;

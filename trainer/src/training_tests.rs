@@ -1,34 +1,29 @@
-//! End-to-end checks of training on the embedded synthetic `demo` catalogue:
-//! exact resume, wgpu ≡ CPU, the quality bars of the issue (popularity, LightGCN,
-//! BPRMF), planted-modality recovery, quantisation loss, and agreement between the
-//! burn model and the `mario-shared` reference scorer.
+//! End-to-end checks of training on the embedded synthetic `demo` catalogue: exact
+//! resume, determinism, wgpu ≡ CPU, bad flags; the demo and its recipe, which
+//! [`crate::quality_tests`] shares.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use indicatif::ProgressBar;
 use mario_data::{Dataset, InteractionDrivers, Preset};
-use mario_shared::scorer::Scorer;
-use mario_shared::weights::{ModelWeights, StorageDtype};
 
 use crate::backend::{self, BackendChoice};
-use crate::commands::weights::evaluate_weights;
-use crate::config::{CfBackbone, TrainConfig};
-use crate::eval::{Split, evaluate_popularity};
+use crate::config::TrainConfig;
 use crate::model::Mario;
 use crate::tensor::to_f32;
 use crate::train::optimizer::AdamOptimizer;
-use crate::train::{RunOptions, RunSummary, model_scores, train, train_epoch, training_pairs};
+use crate::train::{RunOptions, RunSummary, train, train_epoch, training_pairs};
 
-struct Demo {
+pub(crate) struct Demo {
     _dir: tempfile::TempDir,
-    dataset: Dataset,
-    truth: mario_data::Truth,
+    pub(crate) dataset: Dataset,
+    pub(crate) truth: mario_data::Truth,
     /// Driving modality of each (user, item) interaction.
-    drivers: InteractionDrivers,
+    pub(crate) drivers: InteractionDrivers,
 }
 
-fn demo() -> &'static Demo {
+pub(crate) fn demo() -> &'static Demo {
     static DEMO: OnceLock<Demo> = OnceLock::new();
     DEMO.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -51,7 +46,7 @@ fn demo() -> &'static Demo {
 
 /// The demo's training recipe: the paper's defaults with lr 5e-3 (its setting for
 /// the smaller datasets).
-fn demo_config() -> TrainConfig {
+pub(crate) fn demo_config() -> TrainConfig {
     TrainConfig {
         lr: 5e-3,
         epochs: 60,
@@ -60,7 +55,7 @@ fn demo_config() -> TrainConfig {
     }
 }
 
-fn run(config: &TrainConfig, dir: &Path) -> RunSummary {
+pub(crate) fn run(config: &TrainConfig, dir: &Path) -> RunSummary {
     let backend = backend::select(BackendChoice::Cpu).unwrap();
     train(
         &demo().dataset,
@@ -75,7 +70,7 @@ fn run(config: &TrainConfig, dir: &Path) -> RunSummary {
     .expect("training runs")
 }
 
-fn test_recall(summary: &RunSummary) -> f64 {
+pub(crate) fn test_recall(summary: &RunSummary) -> f64 {
     summary.metrics["test"]["recall@20"]
         .as_f64()
         .expect("test recall@20")
@@ -307,144 +302,6 @@ fn wgpu_five_epochs_are_deterministic_and_match_flex() {
         (g - c).abs() <= 0.01 * c.abs(),
         "loss: wgpu {g} vs flex {c}"
     );
-}
-
-/// The quality bars of the trainer issue, measured on the demo catalogue with one
-/// seed and the same epoch budget for every model.
-#[test]
-fn demo_quality_recovery_quantisation_and_scorer_agreement() {
-    let d = demo();
-    let work = tempfile::tempdir().unwrap();
-    let config = demo_config();
-    let mario = run(&config, &work.path().join("mario"));
-    let lightgcn = run(
-        &TrainConfig {
-            modalities: vec!["interaction".into()],
-            ..config.clone()
-        },
-        &work.path().join("lightgcn"),
-    );
-    let mario_bprmf = run(
-        &TrainConfig {
-            cf: CfBackbone::Bprmf,
-            ..config.clone()
-        },
-        &work.path().join("mario-bprmf"),
-    );
-    let bprmf = run(
-        &TrainConfig {
-            cf: CfBackbone::Bprmf,
-            modalities: vec!["interaction".into()],
-            ..config.clone()
-        },
-        &work.path().join("bprmf"),
-    );
-    let popularity = evaluate_popularity(&d.dataset, Split::Test, &[20])
-        .unwrap()
-        .get("recall@20");
-    let (m, l, mb, b) = (
-        test_recall(&mario),
-        test_recall(&lightgcn),
-        test_recall(&mario_bprmf),
-        test_recall(&bprmf),
-    );
-    eprintln!(
-        "test recall@20: popularity {popularity:.4}, MARIO {m:.4}, LightGCN {l:.4}, MARIO(BPRMF) {mb:.4}, BPRMF {b:.4}"
-    );
-    assert!(
-        m >= 1.5 * popularity,
-        "MARIO {m} vs popularity {popularity}"
-    );
-    assert!(m >= 1.10 * l, "MARIO {m} vs LightGCN {l}");
-    assert!(mb > b, "MARIO(BPRMF) {mb} vs BPRMF {b}");
-
-    // The burn model and the reference scorer agree on every score.
-    let emb = mario.model.embeddings(&mario.best_params);
-    let weights = crate::export::build_weights(
-        &mario.model,
-        &mario.best_params,
-        &mario.metrics,
-        &d.dataset,
-        StorageDtype::F32,
-    );
-    let scorer = Scorer::new(&weights);
-    let users: Vec<u32> = (0..d.dataset.n_users as u32).step_by(7).collect();
-    let burn_scores = model_scores(&mario.model, &emb, &mario.best_params, &users);
-    for (row, &u) in burn_scores.chunks(d.dataset.n_items).zip(&users) {
-        let reference = scorer.score_all(weights.user_vector(u as usize).unwrap());
-        for (a, b) in row.iter().zip(&reference) {
-            assert!(
-                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-                "user {u}: burn {a} vs scorer {b}"
-            );
-        }
-    }
-
-    // Quantisation loss, measured through the file format.
-    let f32_recall = evaluate_weights(&weights, &d.dataset, Split::Test)
-        .unwrap()
-        .get("recall@20");
-    assert!(
-        (f32_recall - m).abs() < 1e-9,
-        "the exported f32 file reproduces the run's test recall"
-    );
-    for (dtype, tolerance) in [(StorageDtype::F16, 0.005), (StorageDtype::Int8, 0.02)] {
-        let mut w = weights.clone();
-        w.meta.dtype = dtype;
-        let decoded = ModelWeights::from_bytes(&w.to_bytes().unwrap()).unwrap();
-        let r = evaluate_weights(&decoded, &d.dataset, Split::Test)
-            .unwrap()
-            .get("recall@20");
-        let relative = (r - f32_recall).abs() / f32_recall;
-        eprintln!(
-            "{dtype}: recall@20 {r:.5} vs f32 {f32_recall:.5} ({:.3}% relative)",
-            relative * 100.0
-        );
-        assert!(relative <= tolerance, "{dtype}: {relative}");
-    }
-
-    // The explorer's item maps: every modality's t-SNE keeps its cosine neighbours
-    // (issue bar: trustworthiness at k = 10 ≥ 0.85 on demo), and the maps survive the file.
-    let maps = crate::map::item_maps(&weights, 7);
-    assert_eq!(maps.len(), 3);
-    let mut with_maps = weights.clone();
-    with_maps.maps = maps.clone();
-    let quality = crate::map::map_quality(&with_maps);
-    assert_eq!(quality.len(), 3, "one figure per map");
-    for (name, t) in quality {
-        eprintln!("map.{name}: trustworthiness@10 {t:.3}");
-        assert!(t >= 0.85, "map.{name}: trustworthiness {t}");
-    }
-    let back = ModelWeights::from_bytes(&with_maps.to_bytes().unwrap()).unwrap();
-    assert_eq!(back.maps, maps);
-
-    // Planted-modality recovery: per user, mean attention over the test items
-    // tracks the planted preference (the issue's bar: Spearman ≥ 0.5 for the
-    // visual and textual modalities), and reaches most of what an oracle that
-    // knows each test interaction's driving modality gets from the same items.
-    let recovery =
-        crate::eval::planted::planted_recovery(&weights, &d.dataset, &d.truth, Some(&d.drivers));
-    assert_eq!(recovery.len(), 3, "{recovery:?}");
-    for r in &recovery {
-        let oracle = r.driver_oracle.expect("the demo records drivers");
-        eprintln!(
-            "planted {}: Spearman {:.3} over {} users (driver oracle {oracle:.3})",
-            r.modality, r.spearman, r.users
-        );
-        assert_eq!(
-            r.users, d.dataset.n_users,
-            "every demo user has a test item"
-        );
-        if r.modality != "interaction" {
-            assert!(r.spearman >= 0.5, "{}: Spearman {}", r.modality, r.spearman);
-        }
-        assert!(
-            r.spearman >= 0.8 * oracle,
-            "{}: Spearman {} vs driver oracle {oracle}",
-            r.modality,
-            r.spearman
-        );
-    }
 }
 
 /// Regression: `--knn-k` at or above the item count used to build a dense "kNN" graph
