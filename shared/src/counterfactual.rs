@@ -11,34 +11,11 @@
 
 use std::cmp::Ordering;
 
+use crate::attention::modality_attention;
+pub use crate::attention::{ModalityMask, all_modalities, masked_attention_score};
 use crate::metrics::top_k_with_scores;
-use crate::scorer::{Recommendation, modality_attention};
+use crate::scorer::Recommendation;
 use crate::weights::{FusionKind, ModelWeights};
-
-/// A set of modalities as a bitmask (bit m = modality m kept); at most 32 modalities.
-pub type ModalityMask = u32;
-
-/// All of `m` modalities.
-pub fn all_modalities(m: usize) -> ModalityMask {
-    if m >= 32 { u32::MAX } else { (1u32 << m) - 1 }
-}
-
-/// Eq. 5–7 over the kept modalities only (`scale = 1/√d`); `None` when none is kept.
-/// The operations run in the order of the browser's WGSL kernel (weights normalised first,
-/// then summed), so the GPU's what-if ranks agree with these.
-pub fn masked_attention_score(affinities: &[f32], scale: f32, keep: ModalityMask) -> Option<f32> {
-    let kept = || {
-        affinities
-            .iter()
-            .enumerate()
-            .filter(move |(m, _)| keep >> m & 1 == 1)
-            .map(|(_, &a)| a)
-    };
-    kept().next()?;
-    let max = kept().fold(f32::NEG_INFINITY, |m, a| m.max(a * scale));
-    let total: f32 = kept().map(|a| (a * scale - max).exp()).sum();
-    Some(kept().map(|a| (a * scale - max).exp() / total * a).sum())
-}
 
 /// `u·v` in the order of the WGSL kernel: four lanes accumulated with fused multiply-adds
 /// over the vec4s of `d` (zero padding changes nothing), then `(x + y) + (z + w)`. Ranks

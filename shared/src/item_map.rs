@@ -12,8 +12,9 @@
 //!   principal axis of the `pᵢ` orthogonal to `u` (how the items differ in ways the score
 //!   does not see).
 
+use crate::attention::modality_attention;
 use crate::counterfactual::{Affinities, CounterfactualError};
-use crate::scorer::{dot, modality_attention};
+use crate::scorer::dot;
 use crate::weights::{FusionKind, ModelWeights};
 
 /// The name of the personalised space in the selector and in the URL (`map=personal`).

@@ -1,8 +1,9 @@
 //! `mario-shared`: what the trainer and the browser app must agree on.
 //!
 //! - [`weights`]: the compact safetensors weights file (writer and validating reader).
-//! - [`scorer`]: the reference MARIO scorer (paper Eq. 5–7) and explanations; the one
-//!   home of the attention math outside burn.
+//! - [`attention`]: Eq. 5–7 on the host (the attention, the fused score, the score over a
+//!   subset of modalities); the one home of that maths outside burn and WGSL.
+//! - [`scorer`]: the reference MARIO scorer and explanations, through [`attention`].
 //! - [`metrics`]: full-ranking top-K selection and Recall / Precision / NDCG.
 //! - [`matmul`]: dense CPU matrix products over strided views (the one `gemm` caller).
 //! - [`ranking`]: the tiled full-ranking scorer (top-K of many users, no `[B, I, M]` tensor).
@@ -12,6 +13,7 @@
 //!
 //! Compiles natively and for `wasm32-unknown-unknown`.
 
+pub mod attention;
 pub mod catalogue;
 pub mod counterfactual;
 pub mod format;

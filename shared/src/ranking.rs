@@ -14,7 +14,7 @@
 //!    skipped before any `exp` (on `demo` 10 % of the pairs are scored instead of
 //!    35–42 % with `max s`).
 //! 2. **Mask.** Training items are skipped with a cursor over the user's sorted list.
-//! 3. **Score** with [`crate::scorer::attention_score`] (Eq. 5–7) and offer it to a
+//! 3. **Score** with [`crate::attention::attention_score`] (Eq. 5–7) and offer it to a
 //!    bounded [`crate::metrics::TopK`] (ties to the lower id).
 //!
 //! The fusion ablations reduce to one fused table per item (`mean`, `max`, `fc` do
@@ -26,9 +26,9 @@
 
 use std::borrow::Cow;
 
+use crate::attention::attention_score;
 use crate::matmul::matmul_abt;
 use crate::metrics::TopK;
-use crate::scorer::attention_score;
 use crate::weights::{FusionKind, ModelWeights};
 
 /// Users per tile (one rayon task natively).

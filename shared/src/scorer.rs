@@ -1,4 +1,5 @@
-//! The reference MARIO scorer: the one home of the attention math outside burn.
+//! The reference MARIO scorer: scores, fusion weights and explanations of one user's
+//! items, through the formulas of [`crate::attention`].
 //!
 //! For user `u` and item `j` with final modality embeddings `v̄ʲᵐ` (interaction included):
 //!
@@ -14,42 +15,10 @@
 //!
 //! The browser's WebGPU kernel and the trainer's burn model are tested against this.
 
+pub use crate::attention::{attention_score, modality_attention};
 use crate::metrics::top_k_with_scores;
 use crate::ranking::RankingModel;
 use crate::weights::{FusionKind, ModelWeights};
-
-/// Numerically stable softmax of `u·v̄ᵐ/√d` over modalities (Eq. 5), written into `out`.
-pub fn modality_attention(affinities: &[f32], d: usize, out: &mut [f32]) {
-    let scale = 1.0 / (d as f32).sqrt();
-    let max = affinities
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &a| m.max(a * scale));
-    let mut total = 0.0;
-    for (o, &a) in out.iter_mut().zip(affinities) {
-        *o = (a * scale - max).exp();
-        total += *o;
-    }
-    for o in out.iter_mut() {
-        *o /= total;
-    }
-}
-
-/// Eq. 5–7 for one item from its affinities `u·v̄ᵐ`: `Σₘ softmaxₘ(affinity·scale)·affinityᵐ`
-/// with `scale = 1/√d`, without allocating. The full-ranking scorer
-/// ([`crate::ranking`]) and [`Scorer::score_all`] both score with this function.
-#[inline]
-pub fn attention_score(affinities: &[f32], scale: f32) -> f32 {
-    let max = affinities
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &a| m.max(a * scale));
-    let (mut total, mut weighted) = (0f32, 0f32);
-    for &a in affinities {
-        let e = (a * scale - max).exp();
-        total += e;
-        weighted += e * a;
-    }
-    weighted / total
-}
 
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
