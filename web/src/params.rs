@@ -96,42 +96,25 @@ fn list(value: &str) -> impl Iterator<Item = &str> {
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space, `%XX` a byte);
 /// malformed escapes are kept as they are.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    // `+` first, so that an escaped `%2B` stays a plus.
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
-/// Encodes a query value (unreserved characters and `/` are kept).
+/// Every byte but the unreserved characters (letters, digits, `-_.~`) and `/` `:`,
+/// which stay readable in a shared link.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b':');
+
+/// Encodes a query value (unreserved characters, `/` and `:` are kept).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/' | b':') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// Parses a query string (with or without the leading `?`). Unknown keys are ignored,
@@ -292,6 +275,11 @@ mod tests {
     fn percent_coding_round_trips() {
         assert_eq!(percent_decode("a+b%2Fc%zz%4"), "a b/c%zz%4");
         assert_eq!(percent_decode("%E2%9C%93"), "✓");
+        assert_eq!(
+            percent_decode("1%2B1+%3D+2"),
+            "1+1 = 2",
+            "an escaped plus stays a plus"
+        );
         for s in ["demo/model.safetensors", "http://x/a b?c=d&e", "✓ ü"] {
             assert_eq!(percent_decode(&percent_encode(s)), s);
         }
