@@ -52,34 +52,29 @@ pub fn launches() -> u64 {
     LAUNCHES.load(Ordering::Relaxed)
 }
 
-/// Bytes the memory pools of `device` (a CubeCL device, not under autodiff) hold
-/// now; `None` on any other device.
-pub fn reserved_bytes(device: &Device) -> Option<u64> {
+/// The CubeCL client of `device` (a CubeCL device, not under autodiff), read off a
+/// one-element tensor; `None` on any other device.
+fn client(device: &Device) -> Option<cubecl::client::Client> {
     if !crate::sparse::cube::is_cube(device) {
         return None;
     }
     let probe = Tensor::<1>::zeros([1], device)
         .try_into_primitive::<Cube>()
         .ok()?;
-    Some(
-        probe
-            .client
-            .memory_report(MemoryScope::Device)
-            .usage()
-            .bytes_reserved,
-    )
+    Some(probe.client)
+}
+
+/// Bytes the memory pools of `device` (a CubeCL device, not under autodiff) hold
+/// now; `None` on any other device.
+pub fn reserved_bytes(device: &Device) -> Option<u64> {
+    let usage = client(device)?.memory_report(MemoryScope::Device).usage();
+    Some(usage.bytes_reserved)
 }
 
 /// The largest buffer one kernel binding of `device` may take (a CubeCL device, not
 /// under autodiff), bytes; `None` on any other device.
 pub fn max_binding_bytes(device: &Device) -> Option<u64> {
-    if !crate::sparse::cube::is_cube(device) {
-        return None;
-    }
-    let probe = Tensor::<1>::zeros([1], device)
-        .try_into_primitive::<Cube>()
-        .ok()?;
-    Some(probe.client.properties().memory.max_page_size)
+    Some(client(device)?.properties().memory.max_page_size)
 }
 
 #[cfg(test)]

@@ -20,6 +20,36 @@ const EMPTY: u32 = u32::MAX;
 /// Items a unit of the first launch scans.
 const SEGMENT: usize = 256;
 
+/// Whether `(score, item)` ranks above `(other, other_item)`: the host's order.
+#[cube]
+fn ranks_above(score: f32, item: u32, other: f32, other_item: u32) -> bool {
+    other_item == EMPTY || score > other || (score == other && item < other_item)
+}
+
+/// Offers `(score, item)` to the list `(top_s, top_i)` kept sorted best first, whose
+/// last slot is `last` (a runtime value: the insertion's cursor moves at run time).
+#[cube]
+fn offer(top_s: &mut Array<f32>, top_i: &mut Array<u32>, score: f32, item: u32, last: u32) {
+    let end = last as usize;
+    if ranks_above(score, item, top_s[end], top_i[end]) {
+        // Shift the worse entries down one slot, then write the new one.
+        let mut j = end;
+        loop {
+            if j == 0 {
+                break;
+            }
+            if !ranks_above(score, item, top_s[j - 1], top_i[j - 1]) {
+                break;
+            }
+            top_s[j] = top_s[j - 1];
+            top_i[j] = top_i[j - 1];
+            j -= 1;
+        }
+        top_s[j] = score;
+        top_i[j] = item;
+    }
+}
+
 /// One unit per (tile row `b`, segment `s`): the best `k` items of the segment for row
 /// `b`, skipping row `b`'s training items (`train_items[train_ptr[b]..train_ptr[b + 1]]`,
 /// ascending). `scores` is `[rows, tables · n_items]`, table after table; with
@@ -101,28 +131,7 @@ pub fn segment_top_k(
                 score = f32::MIN;
             }
             let item = i as u32;
-            let (worst_s, worst_i) = (top_s[k - 1], top_i[k - 1]);
-            if worst_i == EMPTY || score > worst_s || (score == worst_s && item < worst_i) {
-                // Insertion into the sorted list: shift the worse entries down one slot.
-                let mut j = last as usize;
-                loop {
-                    if j == 0 {
-                        break;
-                    }
-                    let (above_s, above_i) = (top_s[j - 1], top_i[j - 1]);
-                    if !(above_i == EMPTY
-                        || score > above_s
-                        || (score == above_s && item < above_i))
-                    {
-                        break;
-                    }
-                    top_s[j] = top_s[j - 1];
-                    top_i[j] = top_i[j - 1];
-                    j -= 1;
-                }
-                top_s[j] = score;
-                top_i[j] = item;
-            }
+            offer(&mut top_s, &mut top_i, score, item, last);
         }
     }
     for j in 0..k {
@@ -158,28 +167,7 @@ pub fn merge_top_k(
         let item = seg_items[c];
         let score = seg_scores[c];
         if item != EMPTY {
-            let (worst_s, worst_i) = (top_s[k - 1], top_i[k - 1]);
-            if worst_i == EMPTY || score > worst_s || (score == worst_s && item < worst_i) {
-                // Insertion into the sorted list: shift the worse entries down one slot.
-                let mut j = last as usize;
-                loop {
-                    if j == 0 {
-                        break;
-                    }
-                    let (above_s, above_i) = (top_s[j - 1], top_i[j - 1]);
-                    if !(above_i == EMPTY
-                        || score > above_s
-                        || (score == above_s && item < above_i))
-                    {
-                        break;
-                    }
-                    top_s[j] = top_s[j - 1];
-                    top_i[j] = top_i[j - 1];
-                    j -= 1;
-                }
-                top_s[j] = score;
-                top_i[j] = item;
-            }
+            offer(&mut top_s, &mut top_i, score, item, last);
         }
     }
     for j in 0..k {
